@@ -1,0 +1,32 @@
+# Two commands do all set-up, idempotently: `make demo` and `make test`.
+# graph-tool comes from Debian (python3-graph-tool, 2.45) for Debian's own python3,
+# so the venv is made from /usr/bin/python3 with --system-site-packages.
+SYS_PYTHON ?= /usr/bin/python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed
+APT_PKGS   := python3-graph-tool python3-venv python3-pip
+
+.PHONY: setup test demo clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if ! $(SYS_PYTHON) -c "import graph_tool" 2>/dev/null || ! $(SYS_PYTHON) -c "import ensurepip" 2>/dev/null; then \
+		echo "installing $(APT_PKGS) with apt"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	fi
+	@[ -x $(PY) ] || $(SYS_PYTHON) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -c "import graph_tool, numpy; assert numpy.__version__ < '2', numpy.__version__"
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(VENV)/bin/modgraph demo
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,74 @@
+"""The ``modgraph`` command: parse, call public functions, print.
+
+Everything it does can be done from Python; see README.md for the tour.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from modgraph.errors import ModgraphError
+
+__all__ = ["main"]
+
+
+def _cmd_info(args) -> int:
+    from modgraph.io import load
+
+    summaries = []
+    for path in args.files:
+        net = load(path)
+        s = net.summary()
+        s["file"] = str(path)
+        summaries.append(s)
+    if args.json:
+        print(json.dumps(summaries if len(summaries) > 1 else summaries[0], indent=2))
+        return 0
+    for s in summaries:
+        print(_format_summary(s))
+    return 0
+
+
+def _format_summary(s: dict) -> str:
+    lines = [f"{s['file']}  [{s['source_format']}]",
+             f"  widths {'-'.join(map(str, s['widths']))}: {s['n_units']} units, {s['n_edges']} edges "
+             f"of {s['n_weights']} weights (sparsity {100 * s['sparsity']:.2f} %)",
+             f"  {'layer':>5} {'n_in':>7} {'n_out':>7} {'edges':>9} {'density':>8}  activation"]
+    for r in s["layers"]:
+        lines.append(f"  {r['index']:>5} {r['n_in']:>7} {r['n_out']:>7} {r['n_edges']:>9} "
+                     f"{100 * r['density']:>7.2f}%  {r['activation']}")
+    return "\n".join(lines)
+
+
+def _cmd_demo(args) -> int:
+    from modgraph.demo import run_demo
+
+    return run_demo(Path(args.out))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modgraph", description="Find the modules inside trained neural networks.")
+    sub = p.add_subparsers(dest="command", required=True)
+    info = sub.add_parser("info", help="summarise network files (any supported format)")
+    info.add_argument("files", nargs="+", help="network files (.h5, .onnx, Keras .h5, .pt)")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(run=_cmd_info)
+    demo = sub.add_parser("demo", help="run the main job on the embedded default")
+    demo.add_argument("--out", default="out/demo", help="folder for the demo's files (default out/demo)")
+    demo.set_defaults(run=_cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ModgraphError as err:
+        print(f"modgraph {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Module detection: one entry point, one registry of methods, one result type.
+
+``detect(graph, method=..., seed=...)`` looks the method up in :data:`DETECTORS` and
+returns a :class:`~modgraph.partition.Partition` (a :class:`~modgraph.partition.Hierarchy`
+for nested methods). Each method lives in its own module and registers itself with
+:func:`register`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from modgraph.graph import UnitGraph
+from modgraph.partition import Partition
+
+__all__ = ["detect", "register", "DETECTORS"]
+
+#: method name -> function(graph, *, seed, **options) -> Partition
+DETECTORS: dict[str, Callable[..., Partition]] = {}
+
+
+def register(name: str):
+    """Decorator adding a detector to :data:`DETECTORS` under ``name``."""
+    def deco(fn):
+        if name in DETECTORS:
+            raise ValueError(f"detector {name!r} is already registered")
+        DETECTORS[name] = fn
+        return fn
+    return deco
+
+
+def detect(graph: UnitGraph, *, method: str = "sculpting", seed: int = 1, **options) -> Partition:
+    """Find the modules of ``graph`` with ``method``; same seed, same labels."""
+    try:
+        run = DETECTORS[method]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(sorted(DETECTORS))}") from None
+    return run(graph, seed=seed, **options)
