@@ -2,11 +2,13 @@
 
 ``load(path)`` reads any supported file into a :class:`~modgraph.network.LayeredNetwork`,
 choosing the reader by content; ``save(network, path, metadata=...)`` writes modgraph's
-own HDF5 format (``docs/format.md``). Readers plug in through :func:`register_reader`.
+own HDF5 format (``docs/format.md``); ``export_onnx(network, path)`` writes an ONNX Gemm chain.
+Readers plug in through :func:`register_reader`.
 """
 from modgraph.io.atomic import atomic_path
 from modgraph.io.registry import READERS, Reader, load, register_reader
 from modgraph.io.hdf5 import FORMAT_TAG, FORMAT_VERSION, read_hdf5, save
+from modgraph.io.onnx_export import export_onnx
 
-__all__ = ["load", "save", "read_hdf5", "atomic_path", "Reader", "READERS", "register_reader",
+__all__ = ["load", "save", "read_hdf5", "export_onnx", "atomic_path", "Reader", "READERS", "register_reader",
            "FORMAT_TAG", "FORMAT_VERSION"]
