@@ -1,0 +1,144 @@
+"""The ``modgraph-train`` command: parse, call public functions, print.
+
+``modgraph-train boolean --task "[4,2,4]" --hidden 24,24 --seed 0 --out DIR [--grid]`` trains,
+sculpts and exports one network; ``modgraph-train tasks`` lists the shipped tasks. Every
+option is checked before anything runs, so a bad option writes nothing to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from modgraph.errors import ModgraphError
+
+__all__ = ["main"]
+
+
+class UsageError(ModgraphError, ValueError):
+    """A command-line value that cannot be used."""
+
+
+def _widths(text: str) -> list[int]:
+    try:
+        widths = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--hidden: expected comma-separated positive integers such as 24,24, found {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise UsageError(f"--hidden: every width must be a positive integer, found {text!r}")
+    return widths
+
+
+def _steps(text: str, flag: str) -> tuple[float, ...]:
+    try:
+        steps = tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise UsageError(f"{flag}: expected comma-separated percentages in (0, 100), found {text!r}") from None
+    if not all(0.0 < s < 100.0 for s in steps):
+        raise UsageError(f"{flag}: every step must be a percentage in (0, 100), found {text!r}")
+    return steps
+
+
+def _check(args, name, ok, want: str) -> None:
+    value = getattr(args, name)
+    if value is not None and not ok(value):
+        raise UsageError(f"--{name.replace('_', '-')}: expected {want}, found {value}")
+
+
+def _config(args):
+    """Everything validated into (task, widths, SculptConfig, config dict), before any work."""
+    from trainers.config import task_train_config
+    from trainers.sculpt import PE_GRID, PU_GRID, SculptConfig
+    from trainers.tasks import load_task
+
+    for name in ("lr", "epochs", "batch_size", "threads"):
+        _check(args, name, lambda v: v > 0, "a positive number")
+    for name in ("weight_decay", "noise"):
+        _check(args, name, lambda v: v >= 0, "a number >= 0")
+    _check(args, "gate", lambda v: 0 < v <= 1, "a fraction in (0, 1]")
+    hidden = _widths(args.hidden)
+    task = load_task(args.task)
+    if args.grid and (args.pu or args.pe):
+        raise UsageError("--grid runs the spec's full (Pu, Pe) grid; drop --pu/--pe or drop --grid")
+    pus = () if args.edge_only else PU_GRID if args.grid else _steps(args.pu or "10", "--pu")
+    pes = PE_GRID if args.grid else _steps(args.pe or "0.5", "--pe")
+    train_cfg = task_train_config(task, len(hidden), lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                                  weight_decay=args.weight_decay, noise_std=args.noise)
+    cfg = SculptConfig(train=train_cfg, gate=args.gate if args.gate is not None else 1.0, unit_steps=pus,
+                       edge_steps=pes, threads=args.threads)
+    widths = [task.n_inputs, *hidden, task.n_outputs]
+    record = {"command": "boolean", "task": task.id, "task_name": task.name, "task_source": str(args.task),
+              "hidden": hidden, "widths": widths, "seed": args.seed, "grid": bool(args.grid),
+              "edge_only": bool(args.edge_only), "sculpt": cfg.to_dict()}
+    return task, widths, cfg, record
+
+
+def _cmd_boolean(args) -> int:
+    task, widths, cfg, record = _config(args)
+    from trainers.export import export_run
+    from trainers.sculpt import sculpt_grid
+
+    x, y = task.truth_table()
+    result = sculpt_grid(x, y, widths, config=cfg, seed=args.seed, progress=not args.quiet)
+    record["sculpt"] = {**record["sculpt"], "train": {**record["sculpt"]["train"], "epochs": result.epochs}}
+    paths = export_run(result, task, args.out, config=record)
+    print(f"{task.id} on {widths}, seed {args.seed}: accuracy {100 * result.accuracy:.2f} %, "
+          f"{result.edges} edges (sparsity {result.sparsity:.2f} %), Pu={result.pu} Pe={result.pe}, "
+          f"{sum(result.timings.values()):.1f} s")
+    for kind, path in paths.items():
+        print(f"  {kind:7s} {path}")
+    return 0 if result.meets_gate else 1
+
+
+def _cmd_tasks(args) -> int:
+    from trainers.tasks import list_tasks
+
+    tasks = list_tasks()
+    if args.json:
+        print(json.dumps([{"id": t.id, "name": t.name, "aliases": t.spec.get("aliases", []),
+                           "inputs": t.n_inputs, "outputs": t.n_outputs,
+                           "description": t.spec.get("description", "")} for t in tasks], indent=2))
+        return 0
+    for t in tasks:
+        print(f"{t.id:16s} {t.name:18s} {t.spec.get('description', '')}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modgraph-train", description="Train and sculpt networks (Neural Sculpting).")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("boolean", help="train, sculpt and export a network for a Boolean task")
+    b.add_argument("--task", required=True, help='a shipped task id or name ("[4,2,4]", "reused") or a spec file')
+    b.add_argument("--hidden", default="24,24", help="hidden widths, comma-separated (default 24,24)")
+    b.add_argument("--seed", type=int, default=0, help="seed of initialisation, noise and shuffles (default 0)")
+    b.add_argument("--out", required=True, help="output folder (network.h5, network.onnx, config.json)")
+    b.add_argument("--grid", action="store_true", help="search the full (Pu, Pe) grid of the spec, keep the sparsest")
+    b.add_argument("--pu", help="unit-phase step(s) Pu in %% (comma-separated; default 10)")
+    b.add_argument("--pe", help="edge-phase step(s) Pe in %% (comma-separated; default 0.5)")
+    b.add_argument("--edge-only", action="store_true", help="skip unit pruning (the edge-only baseline)")
+    b.add_argument("--lr", type=float, help="learning rate (default: the task's, else 0.05)")
+    b.add_argument("--epochs", type=int, help="epochs per (re)training (default: the task's, else 15)")
+    b.add_argument("--batch-size", type=int, help="minibatch size (default: the task's, else 32)")
+    b.add_argument("--weight-decay", type=float, help="Adam weight decay (default 1e-4)")
+    b.add_argument("--noise", type=float, help="std of the training-input noise (default 0.1)")
+    b.add_argument("--gate", type=float, help="accuracy a pruning step must keep, in (0, 1] (default 1)")
+    b.add_argument("--threads", type=int, default=1, help="torch threads (default 1: small nets are overhead-bound)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(run=_cmd_boolean)
+    t = sub.add_parser("tasks", help="list the shipped tasks")
+    t.add_argument("--json", action="store_true", help="print JSON")
+    t.set_defaults(run=_cmd_tasks)
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ModgraphError as err:
+        print(f"modgraph-train {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Neural Sculpting: units first, then edges, each with accept / revert / halve (spec §4).
+
+All searches of one phase run in lockstep as one :class:`~trainers.model.MaskedMLP` stack:
+the 14 unit searches (one per Pu) together, then the 14 × 5 edge searches together. Each
+network keeps its own search state; a round trains every still-searching candidate at once.
+
+Examples
+--------
+>>> import torch
+>>> x = torch.tensor([[0., 0.], [0., 1.], [1., 0.], [1., 1.]]); y = x[:, :1] * x[:, 1:]
+>>> cfg = SculptConfig(train=TrainConfig(lr=0.05, epochs=60, batch_size=4), unit_steps=(50.0,),
+...                    edge_steps=(20.0,))
+>>> res = sculpt_grid(x, y, [2, 8, 1], config=cfg, seed=0)
+>>> res.accuracy, res.edges < 24
+(1.0, True)
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field, replace
+
+import torch
+from tqdm.auto import tqdm
+
+from trainers.model import MaskedMLP
+from trainers.prune import edge_masks, unit_masks, unit_saliency
+from trainers.train import TrainConfig, train
+
+__all__ = ["SculptConfig", "GridResult", "search", "sculpt_grid", "PU_GRID", "PE_GRID"]
+
+#: Unit-phase steps Pu in the tie-break scan order (70 → 5).
+PU_GRID = tuple(float(p) for p in range(70, 0, -5))
+#: Edge-phase steps Pe in the tie-break scan order (2.5 → 0.5).
+PE_GRID = (2.5, 2.0, 1.5, 1.0, 0.5)
+
+
+@dataclass(frozen=True)
+class SculptConfig:
+    """Sculpting settings. ``unit_steps=()`` gives the edge-only baseline from the dense net.
+
+    ``max_dense_epochs``: when the dense net misses the gate, it is retrained from the same
+    initialisation with 10 more epochs at a time up to this count, and every later
+    (re)training uses the epochs that worked (spec §3). ``threads``: torch intra-op threads.
+    """
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    gate: float = 1.0
+    unit_steps: tuple[float, ...] = PU_GRID
+    edge_steps: tuple[float, ...] = PE_GRID
+    max_dense_epochs: int = 50
+    threads: int = 1
+
+    def to_dict(self) -> dict:
+        return {"train": self.train.to_dict(), "gate": self.gate, "unit_steps": list(self.unit_steps),
+                "edge_steps": list(self.edge_steps), "max_dense_epochs": self.max_dense_epochs,
+                "threads": self.threads}
+
+
+@dataclass
+class GridResult:
+    """The chosen network (a 1-network stack) and everything needed to replay the choice."""
+
+    net: MaskedMLP
+    pu: float | None
+    pe: float
+    accuracy: float
+    loss: float
+    meets_gate: bool
+    history: list
+    grid: list
+    epochs: int
+    timings: dict
+
+    @property
+    def edges(self) -> int:
+        return int(self.net.edges()[0])
+
+    @property
+    def sparsity(self) -> float:
+        return float(self.net.sparsity()[0])
+
+
+def _records(phase, net, acc, loss, **extra) -> list[dict]:
+    """One history record per network of ``net``."""
+    edges, units, sparsity = net.edges().tolist(), net.units_alive().tolist(), net.sparsity().tolist()
+    return [{"phase": phase, **extra, "accuracy": float(acc[j]), "loss": float(loss[j]), "edges": edges[j],
+             "units": units[j], "sparsity": round(sparsity[j], 6)} for j in range(net.n_stack)]
+
+
+def _candidates(net, slots, targets, phase, x, y):
+    cand = net.select(slots)
+    pct = torch.tensor([targets[s] for s in slots], dtype=torch.float64)
+    if phase == "unit":
+        cand.set_mask(unit_masks(cand, unit_saliency(cand, x, y), pct))
+    else:
+        cand.set_mask(edge_masks(cand, pct))
+    return cand
+
+
+def search(net: MaskedMLP, x, y, *, phase: str, start, steps, p_min: float, accuracy, loss,
+           config: SculptConfig, seed: int, bar=None):
+    """Run one accept / revert / halve search per network of ``net`` (in place), in lockstep.
+
+    ``phase`` is ``"unit"`` or ``"edge"``; ``start``, ``steps``, ``accuracy``, ``loss`` give
+    per-network values. Returns per network ``{"pct", "accuracy", "loss", "history"}``;
+    ``net`` then holds each search's last accepted network.
+    """
+    if phase not in ("unit", "edge"):
+        raise ValueError(f"unknown phase {phase!r}; choose unit or edge")
+    n = net.n_stack
+    st = [{"pct": float(start[s]), "step": float(steps[s]), "scheduled": True, "i": 1, "done": False,
+           "accuracy": float(accuracy[s]), "loss": float(loss[s]), "history": []} for s in range(n)]
+    rnd = 0
+    while not all(s["done"] for s in st):
+        active = [k for k in range(n) if not st[k]["done"]]
+        targets = {k: (float(start[k]) + float(steps[k]) * st[k]["i"]) if st[k]["scheduled"]
+                   else st[k]["pct"] + st[k]["step"] for k in active}
+        trainable = [k for k in active if targets[k] < 100.0]
+        outcome = {}
+        if trainable:
+            cand = _candidates(net, trainable, targets, phase, x, y)
+            acc, lss = train(cand, x, y, config.train, seed=seed * 100_003 + rnd)
+            keep = [j for j in range(len(trainable)) if float(acc[j]) >= config.gate]
+            outcome = dict(zip(trainable, _records(phase, cand, acc, lss)))
+            if keep:
+                net.put([trainable[j] for j in keep], cand.select(keep))
+            if bar is not None:
+                bar.update(len(trainable))
+        for k in active:
+            s = st[k]
+            rec = outcome.get(k, {"phase": phase, "accuracy": None, "loss": None, "edges": None, "units": None,
+                                  "sparsity": None})
+            ok = rec["accuracy"] is not None and rec["accuracy"] >= config.gate
+            s["history"].append({**rec, "round": rnd, "target": round(targets[k], 6),
+                                 "mode": "scheduled" if s["scheduled"] else "linear",
+                                 "step": s["step"], "accepted": ok})
+            if ok:
+                s["pct"], s["accuracy"], s["loss"] = targets[k], rec["accuracy"], rec["loss"]
+            elif s["step"] > p_min:
+                s["scheduled"], s["step"] = False, max(s["step"] / 2.0, p_min)
+            else:
+                s["done"] = True
+            s["i"] += 1
+        rnd += 1
+        if bar is not None:
+            bar.set_postfix(phase=phase, searching=sum(not s["done"] for s in st))
+    return [{k: s[k] for k in ("pct", "accuracy", "loss", "history")} for s in st]
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _dense(x, y, widths, config, seed):
+    epochs = config.train.epochs
+    while True:
+        cfg = replace(config.train, epochs=epochs)
+        net = MaskedMLP(widths, n_stack=1, seed=seed)
+        acc, loss = train(net, x, y, cfg, seed=seed)
+        if float(acc[0]) >= config.gate or epochs >= config.max_dense_epochs:
+            return net, float(acc[0]), float(loss[0]), replace(config, train=cfg)
+        epochs = min(epochs + 10, config.max_dense_epochs)
+
+
+def sculpt_grid(x, y, widths, *, config: SculptConfig = SculptConfig(), seed: int, progress: bool = False
+                ) -> GridResult:
+    """Dense training, one unit search per Pu, one retraining, one edge search per (Pu, Pe).
+
+    Returns the result with the most pruned weights among those meeting the gate; ties go
+    to the first in the scan "Pe in ``edge_steps`` order (outer), Pu in ``unit_steps``
+    order (inner)" (spec §4.4).
+    """
+    x = torch.as_tensor(x, dtype=torch.float32)
+    y = torch.as_tensor(y, dtype=torch.float32)
+    timings = {}
+    with _threads(config.threads), tqdm(desc="sculpt", unit=" trainings", disable=not progress,
+                                        leave=False) as bar:
+        t0 = time.perf_counter()
+        dense, acc, loss, config = _dense(x, y, widths, config, seed)
+        dense_rec = _records("dense", dense, [acc], [loss], epochs=config.train.epochs)[0]
+        timings["dense_s"] = time.perf_counter() - t0
+        pus = list(config.unit_steps) or [None]
+        units = dense.repeat(len(pus))
+        unit_runs = [{"pct": 0.0, "accuracy": acc, "loss": loss, "history": []} for _ in pus]
+        retrain = [None] * len(pus)
+        t0 = time.perf_counter()
+        if config.unit_steps:
+            unit_runs = search(units, x, y, phase="unit", start=[0.0] * len(pus), steps=pus,
+                               p_min=100.0 / dense.n_hidden, accuracy=[acc] * len(pus), loss=[loss] * len(pus),
+                               config=config, seed=seed * 7 + 1, bar=bar)
+            r_acc, r_loss = train(units, x, y, config.train, seed=seed * 7 + 2)
+            retrain = _records("retrain", units, r_acc, r_loss)
+            for i, run in enumerate(unit_runs):
+                run["accuracy"], run["loss"] = float(r_acc[i]), float(r_loss[i])
+        timings["unit_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pes = list(config.edge_steps)
+        edges = units.repeat(len(pes))
+        slot = [(i, j) for i in range(len(pus)) for j in range(len(pes))]
+        edge_runs = search(edges, x, y, phase="edge", start=edges.sparsity().tolist(),
+                           steps=[pes[j] for _, j in slot], p_min=100.0 / dense.n_weights,
+                           accuracy=[unit_runs[i]["accuracy"] for i, _ in slot],
+                           loss=[unit_runs[i]["loss"] for i, _ in slot], config=config, seed=seed * 7 + 3, bar=bar)
+        timings["edge_s"] = time.perf_counter() - t0
+    final = _records("final", edges, [r["accuracy"] for r in edge_runs], [r["loss"] for r in edge_runs])
+    grid = [{"pu": pus[i], "pe": pes[j], "edges": final[k]["edges"], "sparsity": final[k]["sparsity"],
+             "units": final[k]["units"], "accuracy": edge_runs[k]["accuracy"],
+             "meets_gate": edge_runs[k]["accuracy"] >= config.gate, "unit_pct": unit_runs[i]["pct"],
+             "edge_pct": edge_runs[k]["pct"], "trainings": len(unit_runs[i]["history"]) + len(edge_runs[k]["history"])}
+            for k, (i, j) in enumerate(slot)]
+    k = _choose(grid, slot, len(pus), len(pes))
+    i, j = slot[k]
+    history = ([dense_rec] + unit_runs[i]["history"] + ([retrain[i]] if retrain[i] else [])
+               + edge_runs[k]["history"])
+    return GridResult(net=edges.select([k]), pu=pus[i], pe=pes[j], accuracy=edge_runs[k]["accuracy"],
+                      loss=edge_runs[k]["loss"], meets_gate=grid[k]["meets_gate"], history=history, grid=grid,
+                      epochs=config.train.epochs, timings=timings)
+
+
+def _choose(grid, slot, n_pu, n_pe) -> int:
+    """Fewest edges among gate-meeting results, scanning Pe (outer) then Pu (inner); first wins.
+
+    When nothing meets the gate, the most accurate result (then the sparsest) is returned.
+    """
+    order = [i * n_pe + j for j in range(n_pe) for i in range(n_pu)]
+    passing = [k for k in order if grid[k]["meets_gate"]]
+    if passing:
+        return min(passing, key=lambda k: (grid[k]["edges"], order.index(k)))
+    return min(order, key=lambda k: (-grid[k]["accuracy"], grid[k]["edges"], order.index(k)))
