@@ -9,6 +9,9 @@ from modgraph.io.atomic import atomic_path
 from modgraph.io.registry import READERS, Reader, load, register_reader
 from modgraph.io.hdf5 import FORMAT_TAG, FORMAT_VERSION, read_hdf5, save
 from modgraph.io.onnx_export import export_onnx
+from modgraph.io.onnx import read_onnx
+from modgraph.io.keras import read_keras_h5
+from modgraph.io.torch_state import read_torch_state
 
-__all__ = ["load", "save", "read_hdf5", "export_onnx", "atomic_path", "Reader", "READERS", "register_reader",
+__all__ = ["load", "save", "read_hdf5", "read_onnx", "read_keras_h5", "read_torch_state", "export_onnx", "atomic_path", "Reader", "READERS", "register_reader",
            "FORMAT_TAG", "FORMAT_VERSION"]

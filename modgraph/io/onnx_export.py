@@ -105,7 +105,8 @@ def _build_model(network: LayeredNetwork, dtypes, *, sparse: bool, names) -> onn
     model = helper.make_model(graph, producer_name="modgraph", opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8                      # readable by every onnxruntime since 1.10
     props = {"modgraph.metadata": network.metadata, "modgraph.input_names": network.input_names,
-             "modgraph.unit_names": [layer.unit_names for layer in network.layers]}
+             "modgraph.unit_names": [layer.unit_names for layer in network.layers],
+             "modgraph.alphas": [layer.alpha for layer in network.layers]}      # attributes are float32
     helper.set_model_props(model, {k: json.dumps(v, sort_keys=True) for k, v in props.items()})
     return model
 

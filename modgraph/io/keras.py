@@ -1,0 +1,174 @@
+"""Keras HDF5 model files (``model.save("m.h5")``), Keras 2 and Keras 3 layouts.
+
+Layer order, classes and activations come from the root ``model_config`` attribute (JSON);
+weights from ``model_weights/<layer>`` (or the root), read through each layer group's
+``weight_names`` attribute, which covers both layouts (ecosystem facts §2.1)::
+
+    Keras 2: model_weights/fc1/fc1/kernel:0                 weight_names = ["fc1/kernel:0", ...]
+    Keras 3: model_weights/fc1/sequential/fc1/kernel        weight_names = ["sequential/fc1/kernel", ...]
+
+Kernels are (in, out) and are transposed once. ``Dense`` starts a layer and its activation
+tags it; a ``BatchNormalization`` is folded exactly (inference form) into the preceding
+``Dense`` when that one is linear, else into the next ``Dense``'s inputs; a separate
+``Activation`` (or ``ReLU``/``LeakyReLU``/``ELU``/``Softmax``) layer is applied to the open
+Dense; ``Dropout``-like, ``Flatten`` and ``InputLayer`` layers are skipped. Any other layer
+class raises :class:`~modgraph.errors.UnsupportedOpError` listing the supported classes.
+
+Examples
+--------
+>>> import json, h5py, numpy as np, pathlib, tempfile
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "k.h5"
+>>> with h5py.File(path, "w") as f:
+...     f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"layers": [
+...         {"class_name": "Dense", "config": {"name": "fc1", "activation": "tanh", "use_bias": True}}]}})
+...     g = f.create_group("model_weights/fc1")
+...     g.attrs["weight_names"] = ["fc1/kernel:0", "fc1/bias:0"]
+...     g["fc1/kernel:0"] = np.array([[1.0], [2.0]]); g["fc1/bias:0"] = np.array([0.5])
+...     f["model_weights"].attrs["layer_names"] = ["fc1"]
+>>> net = read_keras_h5(path)
+>>> net.layers[0].dense().tolist(), net.layers[0].activation, net.source_format
+([[1.0, 2.0]], 'tanh', 'keras-h5')
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from modgraph.errors import FormatError, UnsupportedOpError
+from modgraph.io._onnx_chain import Chain, dense_to_csr
+from modgraph.io.registry import HDF5_MAGIC, Reader, register_reader
+from modgraph.network import LayeredNetwork
+
+__all__ = ["read_keras_h5", "SUPPORTED_LAYERS"]
+
+_ACTIVATIONS = {"relu": ("relu", 0.0), "sigmoid": ("sigmoid", 0.0), "tanh": ("tanh", 0.0),
+                "softmax": ("softmax", 0.0), "log_softmax": ("log_softmax", 0.0), "elu": ("elu", 1.0),
+                "leaky_relu": ("leaky_relu", 0.2)}    # keras.activations.leaky_relu: negative_slope=0.2
+_SKIPPED = {"InputLayer", "Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "SpatialDropout1D",
+            "Flatten", "ActivityRegularization"}
+_ACTIVATION_LAYERS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "ELU": "elu", "Softmax": "softmax"}
+#: Keras layer classes the reader understands.
+SUPPORTED_LAYERS = tuple(sorted(_SKIPPED | set(_ACTIVATION_LAYERS) | {"Dense", "BatchNormalization", "Activation"}))
+
+
+def read_keras_h5(path) -> LayeredNetwork:
+    """Read a Keras 2 or Keras 3 ``.h5`` model file; defects raise :class:`FormatError`."""
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise FormatError(path, "HDF5 superblock", "a complete, readable HDF5 file",
+                          f"an unreadable file ({err})") from err
+    with f:
+        try:
+            return _read(f, path)
+        except (OSError, KeyError, RuntimeError, TypeError) as err:
+            raise FormatError(path, "HDF5 object tree", "readable Keras model groups", f"damage ({err})") from err
+
+
+def _attr(obj, name):
+    v = obj.attrs.get(name)
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _read(f: h5py.File, path: Path) -> LayeredNetwork:
+    raw = _attr(f, "model_config")
+    if raw is None:
+        raise FormatError(path, "/ attribute 'model_config'", "a Keras model file (model.save('m.h5'))",
+                          "a weights-only file without the model's layer configuration")
+    try:
+        config = json.loads(raw)
+        layers = config["config"]["layers"]
+        model_name = config["config"].get("name")
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise FormatError(path, "/ attribute 'model_config'", "JSON with config.layers", f"{err}") from err
+    root = f["model_weights"] if isinstance(f.get("model_weights"), h5py.Group) else f
+    chain = Chain(None, path, "input", None)
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict) or "class_name" not in layer:
+            raise FormatError(path, f"model_config layer {i}", "a layer with class_name and config", repr(layer)[:80])
+        _apply(chain, layer, root, path, i)
+    chain.finish()
+    meta = {"keras": {"keras_version": _attr(f, "keras_version"), "backend": _attr(f, "backend"),
+                      "model": model_name, "layers": [l.get("config", {}).get("name") for l in layers]}}
+    return LayeredNetwork(chain.layers(), metadata=meta, source=str(path), source_format="keras-h5")
+
+
+def _apply(chain: Chain, layer: dict, root: h5py.Group, path: Path, i: int) -> None:
+    kind, cfg = layer["class_name"], layer.get("config", {})
+    place = f"model_config layer {i} {cfg.get('name')!r} ({kind})"
+    if kind in _SKIPPED:
+        return
+    if kind == "Dense":
+        w = _weights(root, cfg, path, place)
+        if "kernel" not in w or w["kernel"].ndim != 2:
+            raise FormatError(path, place, "a 2-D kernel (in, out)", f"weights {sorted(w)}")
+        kernel = w["kernel"]
+        bias = w.get("bias", np.zeros(kernel.shape[1], kernel.dtype))
+        if bias.shape != (kernel.shape[1],):
+            raise FormatError(path, f"{place} bias", f"shape ({kernel.shape[1]},)", f"shape {bias.shape}")
+        chain.start_layer(dense_to_csr(kernel.T), bias.astype(np.float64), place)
+        _activate(chain, cfg.get("activation", "linear"), place, path)
+    elif kind == "BatchNormalization":
+        w = _weights(root, cfg, path, place)
+        n = w["moving_mean"].shape[0] if "moving_mean" in w else None
+        if n is None or "moving_variance" not in w or cfg.get("axis", -1) not in (-1, 1, [-1], [1]):
+            raise FormatError(path, place, "moving_mean and moving_variance over the last axis",
+                              f"weights {sorted(w)}, axis {cfg.get('axis')}")
+        gamma, beta = w.get("gamma", np.ones(n)), w.get("beta", np.zeros(n))
+        k = gamma.astype(np.float64) / np.sqrt(w["moving_variance"].astype(np.float64) + cfg.get("epsilon", 1e-3))
+        chain.affine(k, beta - w["moving_mean"] * k, place)
+    elif kind == "Activation":
+        _activate(chain, cfg.get("activation"), place, path)
+    elif kind in _ACTIVATION_LAYERS:
+        name = _ACTIVATION_LAYERS[kind]
+        alpha = cfg.get("negative_slope", cfg.get("alpha", 0.3 if kind == "LeakyReLU" else 1.0))
+        if kind == "ReLU" and (cfg.get("max_value") is not None or cfg.get("negative_slope", 0.0) or cfg.get("threshold", 0.0)):
+            raise FormatError(path, place, "a plain ReLU (no max_value, negative_slope, threshold)", str(cfg))
+        chain.activate(name, alpha, place)
+    else:
+        raise UnsupportedOpError(path, place, kind, SUPPORTED_LAYERS)
+
+
+def _activate(chain: Chain, activation, place: str, path: Path) -> None:
+    if isinstance(activation, dict):                  # serialised form {"class_name": "function", "config": "relu"}
+        activation = activation.get("config") if isinstance(activation.get("config"), str) else activation.get("class_name")
+    if activation in (None, "linear"):
+        return
+    if activation not in _ACTIVATIONS:
+        raise FormatError(path, f"{place} activation", "one of linear, " + ", ".join(sorted(_ACTIVATIONS)),
+                          repr(activation))
+    chain.activate(*_ACTIVATIONS[activation], place)
+
+
+def _weights(root: h5py.Group, cfg: dict, path: Path, place: str) -> dict:
+    """A layer's arrays by short name (``kernel``, ``bias``, ``gamma``, ...), from ``weight_names``."""
+    name = cfg.get("name")
+    group = root.get(name) if isinstance(name, str) else None
+    if not isinstance(group, h5py.Group):
+        raise FormatError(path, f"{root.name.rstrip('/')}/{name}", f"the weight group of {place}", "missing")
+    out = {}
+    for wname in group.attrs.get("weight_names", []):
+        wname = wname.decode() if isinstance(wname, bytes) else str(wname)
+        ds = group.get(wname)
+        if not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
+            raise FormatError(path, f"{group.name}/{wname}", "a floating point dataset",
+                              "missing" if ds is None else f"{type(ds).__name__} {getattr(ds, 'dtype', '')}")
+        out[wname.rsplit("/", 1)[-1].split(":")[0]] = ds[()]
+    return out
+
+
+def _sniff(path: Path, head: bytes) -> bool:
+    if not head.startswith(HDF5_MAGIC):
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            return "model_config" in f.attrs or "keras_version" in f.attrs or "layer_names" in f.attrs
+    except Exception:      # damaged HDF5: the modgraph-hdf5 reader (asked first) explains it
+        return False
+
+
+register_reader(Reader("keras-h5", "Keras 2/3 HDF5 model file (model.save('m.h5'))", _sniff, read_keras_h5))
