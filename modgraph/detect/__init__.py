@@ -35,3 +35,5 @@ def detect(graph: UnitGraph, *, method: str = "sculpting", seed: int = 1, **opti
     except KeyError:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(sorted(DETECTORS))}") from None
     return run(graph, seed=seed, **options)
+
+from modgraph.detect import spectral as _spectral  # noqa: E402,F401  (registers "spectral")
