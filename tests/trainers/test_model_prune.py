@@ -1,0 +1,145 @@
+"""MaskedMLP, training and the pure mask functions against oracles (torch.nn, torch.optim, numpy)."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from trainers.model import MaskedMLP
+from trainers.prune import edge_masks, percentile, unit_masks, unit_saliency
+from trainers.tasks import load_task
+from trainers.train import TrainConfig, _adam, bce, evaluate, train
+
+
+@pytest.fixture(scope="module")
+def table():
+    x, y = load_task("[4,2,4]").truth_table()
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def _torch_mlp(net, s):
+    """The s-th network as a plain torch.nn.Sequential (the oracle)."""
+    mods = []
+    for layer, (_, _, n_out, n_in) in enumerate(net.slices):
+        lin = torch.nn.Linear(n_in, n_out)
+        with torch.no_grad():
+            lin.weight.copy_(net.weight(layer, net.theta * net.mask)[s])
+            lin.bias.copy_(net.bias(layer, net.theta * net.mask)[s])
+        mods += [lin, torch.nn.ReLU() if layer < len(net.slices) - 1 else torch.nn.Sigmoid()]
+    return torch.nn.Sequential(*mods)
+
+
+def test_stack_forward_equals_torch_nn_per_network(table):
+    x, _ = table
+    net = MaskedMLP([4, 24, 24, 4], n_stack=3, seed=1)
+    net.set_mask(edge_masks(net, torch.tensor([50.0, 80.0, 90.0])))
+    out = net.forward(x)
+    for s in range(3):
+        torch.testing.assert_close(out[s], _torch_mlp(net, s)(x), rtol=0, atol=1e-6)
+
+
+def test_kaiming_init_and_seeds():
+    a, b, c = (MaskedMLP([100, 400, 2], seed=s) for s in (3, 3, 4))
+    assert torch.equal(a.theta, b.theta) and not torch.equal(a.theta, c.theta)
+    w = a.weight(0)[0]
+    assert abs(float(w.std()) - (2 / 100) ** 0.5) < 0.005 and float(a.bias(0).abs().sum()) == 0.0
+
+
+def test_adam_update_equals_torch_optim_adam():
+    cfg = TrainConfig(lr=0.05, weight_decay=1e-4)
+    p = torch.randn(2, 7, generator=torch.Generator().manual_seed(0))
+    ref = torch.nn.Parameter(p.clone())
+    opt = torch.optim.Adam([ref], lr=0.05, weight_decay=1e-4)
+    mine, m1, m2 = p.clone(), torch.zeros_like(p), torch.zeros_like(p)
+    for step in range(1, 6):
+        g = torch.randn(2, 7, generator=torch.Generator().manual_seed(step))
+        ref.grad = g.clone()
+        opt.step()
+        _adam(mine, g, m1, m2, step, cfg, 0.9, 0.999)
+    torch.testing.assert_close(mine, ref.detach(), rtol=0, atol=1e-7)
+
+
+def test_training_keeps_pruned_weights_exactly_zero_and_is_seeded(table):
+    x, y = table
+    cfg = TrainConfig(lr=0.05, epochs=10, batch_size=8)
+    runs = []
+    for _ in range(2):
+        net = MaskedMLP([4, 24, 24, 4], n_stack=4, seed=0)
+        net.set_mask(edge_masks(net, torch.tensor([60.0, 70.0, 80.0, 90.0])))
+        acc, loss = train(net, x, y, cfg, seed=5)
+        assert bool((net.theta[net.mask == 0] == 0).all())
+        runs.append((net.theta.clone(), acc, loss))
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+    acc2, loss2 = evaluate(net, x, y)
+    torch.testing.assert_close(acc2, runs[1][1]) and torch.testing.assert_close(loss2, runs[1][2])
+
+
+def test_best_epoch_is_returned(table):
+    """With lr so high that training diverges, the returned checkpoint is the best one seen."""
+    x, y = table
+    net = MaskedMLP([4, 24, 24, 4], seed=0)
+    accs = []
+    for epochs in range(1, 6):
+        probe = MaskedMLP([4, 24, 24, 4], seed=0)
+        acc, _ = train(probe, x, y, TrainConfig(lr=0.5, epochs=epochs, batch_size=8), seed=1)
+        accs.append(float(acc[0]))
+    best, _ = train(net, x, y, TrainConfig(lr=0.5, epochs=5, batch_size=8), seed=1)
+    assert float(best[0]) == max(accs)
+    assert accs == sorted(accs)                      # the kept accuracy never falls
+
+
+def test_percentile_matches_numpy_linear():
+    v = torch.rand(5, 37, generator=torch.Generator().manual_seed(2))
+    q = torch.tensor([0.0, 12.5, 50.0, 97.3, 100.0])
+    expect = [np.percentile(v[i].numpy().astype(np.float64), q[i].item()) for i in range(5)]
+    np.testing.assert_allclose(percentile(v, q).numpy(), expect, rtol=1e-12)
+
+
+def test_saliency_is_per_sample_taylor(table):
+    """|a·∂L_row/∂a| averaged over rows, compared with an explicit batch-size-1 loop."""
+    x, y = table
+    net = MaskedMLP([4, 6, 5, 4], n_stack=2, seed=3)
+    s = unit_saliency(net, x, y)
+    for k in range(2):
+        ref = torch.zeros(11)
+        for r in range(x.shape[0]):
+            p = (net.theta * net.mask)[k:k + 1].clone().requires_grad_(True)
+            hidden, logits = net.hidden_and_logits(x[r:r + 1], p)
+            for h in hidden:
+                h.retain_grad()
+            bce(logits, y[r:r + 1], 1e-7).mean().backward()
+            ref += torch.cat([(h * h.grad).abs()[0, 0] for h in hidden])
+        torch.testing.assert_close(s[k], ref / x.shape[0], rtol=1e-5, atol=1e-8)
+
+
+def test_unit_masks_remove_row_bias_and_column_of_units_at_or_below_threshold():
+    net = MaskedMLP([3, 4, 4, 2], seed=0)
+    sal = torch.tensor([[5.0, 0.0, 3.0, 7.0, 1.0, 2.0, 6.0, 4.0]])
+    mask = unit_masks(net, sal, torch.tensor([25.0]))   # τ = 1.75: units 1 (layer 1) and 0 (layer 2) go
+    w0, w1, w2 = (net.weight(l, mask)[0] for l in range(3))
+    assert w0[1].sum() == 0 and net.bias(0, mask)[0, 1] == 0 and w1[:, 1].sum() == 0
+    assert w1[0].sum() == 0 and net.bias(1, mask)[0, 0] == 0 and w2[:, 0].sum() == 0
+    assert int(mask[:, net.is_weight].sum()) == 36 - (3 + 4 + 4 + 2 - 1)   # W1[0, 1] is in both
+
+
+def test_edge_masks_keep_above_global_percentile_and_drop_orphan_biases():
+    net = MaskedMLP([2, 2, 1], seed=0)
+    net.theta[0, net.is_weight] = torch.tensor([0.1, -0.2, 0.3, 0.05, -0.9, 0.4])
+    net.theta[0, ~net.is_weight] = torch.tensor([1.0, 1.0, 1.0])
+    mask = edge_masks(net, torch.tensor([50.0]))      # τ = median(|w|) = 0.25: keep 0.3, 0.9, 0.4
+    assert net.weight(0, mask)[0].tolist() == [[0.0, 0.0], [1.0, 0.0]]
+    assert net.bias(0, mask)[0].tolist() == [0.0, 1.0]      # unit 0 lost every incoming weight
+    assert net.weight(1, mask)[0].tolist() == [[1.0, 1.0]] and net.bias(1, mask)[0].tolist() == [1.0]
+    net.set_mask(mask)
+    again = edge_masks(net, torch.tensor([50.0]))     # pruned weights pool as zeros: τ = 0.15
+    assert torch.equal(again, mask)
+
+
+def test_units_alive_and_sparsity():
+    net = MaskedMLP([2, 3, 1], seed=0)
+    mask = net.mask.clone()
+    net.weight(1, mask)[0, 0, 2] = 0                  # hidden unit 2: no outgoing edge
+    net.set_mask(mask)
+    assert net.units_alive().tolist() == [2] and net.edges().tolist() == [8]
+    assert float(net.sparsity()[0]) == pytest.approx(100 / 9)
+    assert replace(TrainConfig(), epochs=3).to_dict()["epochs"] == 3
