@@ -29,24 +29,35 @@ def _sq_dist(x: np.ndarray, x_sq: np.ndarray, centres: np.ndarray) -> np.ndarray
     return np.maximum(d, 0.0)
 
 
-def _kmeans_pp(x: np.ndarray, x_sq: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Greedy k-means++: each new centre is the best of ``2 + ln k`` D²-sampled candidates."""
-    n = x.shape[0]
+def _kmeans_pp(x: np.ndarray, x_sq: np.ndarray, k: int, n_init: int, rng: np.random.Generator) -> np.ndarray:
+    """Greedy k-means++ for ``n_init`` restarts at once: centres (n_init, k, d).
+
+    Each new centre is the best (lowest potential) of ``2 + ln k`` candidates drawn with
+    probability proportional to the squared distance to the nearest chosen centre.
+    """
+    n, r = x.shape[0], n_init
     trials = 2 + int(np.log(k))
-    centres = np.empty((k, x.shape[1]))
-    centres[0] = x[rng.integers(n)]
-    closest = _sq_dist(x, x_sq, centres[:1])[:, 0]
+    rows = np.arange(r)
+    first = rng.integers(n, size=r)
+    centres = np.empty((r, k, x.shape[1]))
+    centres[:, 0] = x[first]
+    closest = _sq_dist(x, x_sq, centres[:, :1])[..., 0]                 # (R, n)
     for c in range(1, k):
-        total = closest.sum()
-        if total <= 0:                               # fewer distinct points than k: take any
-            cand = rng.integers(n, size=trials)
-        else:
-            cand = np.searchsorted(np.cumsum(closest), rng.random(trials) * total)
-            cand = np.minimum(cand, n - 1)
-        dist = np.minimum(closest[None, :], _sq_dist(x, x_sq, x[cand])[:, :].T)   # (trials, n)
-        best = int(np.argmin(dist.sum(axis=1)))
-        centres[c] = x[cand[best]]
-        closest = dist[best]
+        cum = np.cumsum(closest, axis=1)                                # (R, n)
+        total = cum[:, -1:]
+        u = rng.random((r, trials)) * total
+        cand = np.empty((r, trials), dtype=np.int64)
+        for i in range(r):
+            cand[i] = np.searchsorted(cum[i], u[i], side="right")
+        none_left = total[:, 0] <= 0                                     # fewer distinct points than k
+        cand[none_left] = rng.integers(n, size=(int(none_left.sum()), trials))
+        cand = np.minimum(cand, n - 1)
+        pts = x[cand]                                                    # (R, T, d)
+        dist = x_sq[None, None, :] - 2.0 * (pts @ x.T) + np.einsum("rtd,rtd->rt", pts, pts)[..., None]
+        dist = np.minimum(closest[:, None, :], np.maximum(dist, 0.0))    # (R, T, n)
+        best = dist.sum(axis=2).argmin(axis=1)
+        centres[:, c] = pts[rows, best]
+        closest = dist[rows, best]
     return centres
 
 
@@ -56,23 +67,26 @@ def _lloyd(x, x_sq, centres, *, max_iter: int, tol: float):
     A restart has converged when no label changed or its centres moved (squared, summed)
     at most ``tol``. Returns labels (R, n) and inertia (R,).
     """
-    r, k, _ = centres.shape
+    r, k, d = centres.shape
     n = x.shape[0]
     centres = centres.copy()
     labels = np.full((r, n), -1)
     active = np.arange(r)
-    rows = np.arange(n)
+    x_aug = np.hstack([x, np.ones((n, 1))])                              # score = x·(−2c) + |c|²
     for _ in range(max_iter):
         c = centres[active]
-        score = np.einsum("rkd,rkd->rk", c, c)[:, None, :] - 2.0 * (x @ np.swapaxes(c, 1, 2))  # (A, n, k)
+        a = active.size
+        c_aug = np.concatenate([-2.0 * c, np.einsum("akd,akd->ak", c, c)[..., None]], axis=2)
+        score = x_aug @ np.swapaxes(c_aug, 1, 2)                         # (A, n, k)
         new = score.argmin(axis=2)
-        onehot = np.zeros((active.size, n, k))
-        np.put_along_axis(onehot, new[..., None], 1.0, axis=2)
-        counts = onehot.sum(axis=1)                                       # (A, k)
-        moved = np.swapaxes(onehot, 1, 2) @ x / np.maximum(counts, 1.0)[..., None]
-        moved = np.where(counts[..., None] > 0, moved, c)
+        flat = (new + k * np.arange(a)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=a * k).reshape(a, k)
+        sums = np.stack([np.bincount(flat, np.broadcast_to(x[:, j], (a, n)).ravel(), minlength=a * k)
+                         for j in range(d)], axis=1).reshape(a, k, d)
+        moved = np.where(counts[..., None] > 0, sums / np.maximum(counts, 1)[..., None], c)
         for ai, ci in zip(*np.nonzero(counts == 0)):       # empty cluster: move it to the farthest point
-            moved[ai, ci] = x[int(np.argmax(score[ai, rows, new[ai]] + x_sq))]
+            far = score[ai, np.arange(n), new[ai]] + x_sq
+            moved[ai, ci] = x[int(np.argmax(far))]
         shift = ((moved - c) ** 2).sum(axis=(1, 2))
         done = (new == labels[active]).all(axis=1) | (shift <= tol)
         centres[active], labels[active] = moved, new
@@ -116,7 +130,7 @@ def kmeans(x, k: int, *, n_init: int = 10, seed: int = 0, max_iter: int = 300,
         raise ValueError(f"n_init must be at least 1, got {n_init}")
     rng = np.random.default_rng(seed)
     x_sq = np.einsum("nd,nd->n", x, x)
-    starts = np.stack([_kmeans_pp(x, x_sq, k, rng) for _ in range(n_init)])
+    starts = _kmeans_pp(x, x_sq, k, n_init, rng)
     abs_tol = tol * float(np.mean(np.var(x, axis=0)))
     chunk = max(1, _CHUNK_ELEMENTS // max(1, n * k))
     best_labels, best_inertia = None, np.inf
