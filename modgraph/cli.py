@@ -42,6 +42,23 @@ def _format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
+def _cmd_significance(args) -> int:
+    from modgraph.io import load
+    from modgraph.nulls import significance
+
+    if args.k is not None and args.method != "spectral":
+        raise ModgraphError(f"--k applies to --method spectral only, not {args.method!r}")
+    options = {"k": 12 if args.k is None else args.k} if args.method == "spectral" else {}
+    res = significance(load(args.file), method=args.method, null=args.null, n_shuffles=args.shuffles,
+                       seed=args.seed, options=options, n_jobs=args.jobs, progress=True)
+    print(res.table())
+    stem = Path(args.out) / f"{Path(args.file).stem}-{args.method}-{args.null}"
+    res.save_json(stem.with_suffix(".json"))
+    res.save_histogram(stem.with_suffix(".png"))
+    print(f"wrote {stem}.json and {stem}.png")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from modgraph.demo import run_demo
 
@@ -55,6 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("files", nargs="+", help="network files (.h5, .onnx, Keras .h5, .pt)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(run=_cmd_info)
+    sig = sub.add_parser("significance", help="test a detector's statistic against shuffle nulls (p, z)")
+    sig.add_argument("file", help="network file (any supported format)")
+    sig.add_argument("--method", default="spectral", help="detector with a statistic (default spectral)")
+    sig.add_argument("--k", type=int, help="number of clusters for spectral (default 12)")
+    sig.add_argument("--shuffles", type=int, default=50, help="number of shuffles N (default 50)")
+    sig.add_argument("--null", default="layer", help="layer or layer_nonzero (default layer)")
+    sig.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sig.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    sig.add_argument("--out", default="out/significance", help="folder for the JSON and the histogram "
+                     "(default out/significance)")
+    sig.set_defaults(run=_cmd_significance)
     demo = sub.add_parser("demo", help="run the main job on the embedded default")
     demo.add_argument("--out", default="out/demo", help="folder for the demo's files (default out/demo)")
     demo.set_defaults(run=_cmd_demo)
