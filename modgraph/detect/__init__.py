@@ -21,7 +21,10 @@ DETECTORS: dict[str, Callable[..., Partition]] = {}
 def register(name: str):
     """Decorator adding a detector to :data:`DETECTORS` under ``name``."""
     def deco(fn):
-        if name in DETECTORS:
+        old = DETECTORS.get(name)
+        # the same function defined again (a module executed twice, as pytest's doctest import
+        # can do) replaces itself; a different function under a taken name is an error
+        if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
             raise ValueError(f"detector {name!r} is already registered")
         DETECTORS[name] = fn
         return fn
@@ -36,4 +39,7 @@ def detect(graph: UnitGraph, *, method: str = "sculpting", seed: int = 1, **opti
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(sorted(DETECTORS))}") from None
     return run(graph, seed=seed, **options)
 
+from modgraph.detect import modularity as _modularity  # noqa: E402,F401  (registers "modularity")
+from modgraph.detect import sbm as _sbm  # noqa: E402,F401  (registers "sbm", "nested-sbm")
+from modgraph.detect import sculpting as _sculpting  # noqa: E402,F401  (registers "sculpting")
 from modgraph.detect import spectral as _spectral  # noqa: E402,F401  (registers "spectral")

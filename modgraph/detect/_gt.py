@@ -1,0 +1,170 @@
+"""The graph-tool bridge: the only modgraph module that imports graph_tool.
+
+Everything graph-tool specific lives here, so the rest of modgraph sees numpy arrays only:
+
+- :func:`to_graph_tool` builds an undirected ``graph_tool.Graph`` from edge arrays with a
+  ``weight`` edge property (|w|, a ``double``) and, for a :class:`~modgraph.graph.UnitGraph`,
+  a ``layer`` vertex property.
+- :func:`seed_all` seeds graph-tool's global C++ RNG and numpy's global RNG together; modgraph
+  seed ``s`` becomes graph-tool seed ``s + 1`` because ``gt.seed_rng(0)`` means "random".
+- :func:`fit_blockmodel` runs several restarts of ``minimize_blockmodel_dl`` or
+  ``minimize_nested_blockmodel_dl`` (each its own derived seed), keeps the lowest finite
+  description length, refines it with greedy ``multiflip_mcmc_sweep(beta=inf)`` sweeps and
+  returns plain, compacted label arrays (copied while the state is alive: graph-tool 2.45 hands
+  out views into freed memory otherwise).
+- :func:`modularity` is ``gt.modularity``, the common yardstick of all methods.
+
+graph-tool 2.45 facts absorbed here (see ``ecosystem-facts.md`` §3): real weights go in
+``recs`` (``eweight`` is cast to int), ``real-exponential`` needs |w|; one ``minimize_*`` call is
+not reproducible even with a fixed seed, so determinism comes from restarts + greedy refinement;
+a description length can come back NaN, so every fit is checked with ``isfinite``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import graph_tool.all as gt
+
+from modgraph.errors import ModgraphError
+
+__all__ = ["to_graph_tool", "seed_all", "fit_blockmodel", "modularity", "modularity_state", "compact_levels"]
+
+
+def to_graph_tool(n_vertices: int, src, dst, weight=None, *, layer=None):
+    """An undirected graph-tool graph with ``weight`` (edge, double) and ``layer`` (vertex, int)."""
+    g = gt.Graph(directed=False)
+    g.add_vertex(int(n_vertices))
+    g.add_edge_list(np.column_stack([np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)]))
+    w = g.new_edge_property("double")
+    w.a = np.ones(len(src)) if weight is None else np.asarray(weight, dtype=np.float64)
+    g.edge_properties["weight"] = w
+    if layer is not None:
+        lay = g.new_vertex_property("int")
+        lay.a = np.asarray(layer, dtype=np.int64)
+        g.vertex_properties["layer"] = lay
+    return g
+
+
+def seed_all(seed: int) -> None:
+    """Seed graph-tool's and numpy's global RNGs (``seed >= 0``; 0 is a seed like any other)."""
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    gt.seed_rng(int(seed) + 1)       # gt.seed_rng(0) would mean "seed from the clock"
+    np.random.seed((int(seed) + 1) % 2**32)
+
+
+def restart_seeds(seed: int, n: int) -> list[int]:
+    """``n`` distinct derived seeds for the restarts of one fit."""
+    return [int(s) for s in np.random.SeedSequence([int(seed), 0x5B4D]).generate_state(n) % (2**31 - 2)]
+
+
+def compact_levels(bs) -> list[np.ndarray]:
+    """Make graph-tool's ``get_bs()`` levels contiguous (empty blocks dropped) and cut the top.
+
+    Level ``l`` of the result labels the blocks of level ``l - 1`` with labels ``0..B_l-1``;
+    levels above the first one-block level are dropped.
+    """
+    levels, prev = [], None
+    for b in bs:
+        b = np.array(b, dtype=np.int64, copy=True)
+        if prev is not None:
+            b = b[prev]                          # keep only the blocks that are used below
+        prev, inv = np.unique(b, return_inverse=True)
+        levels.append(inv.astype(np.int64))
+        if prev.size == 1:
+            break
+    return levels
+
+
+def _state_args(g, *, weighted: bool, pclabel=None, eweight=None) -> dict:
+    args = {}
+    if weighted:
+        args.update(recs=[g.edge_properties["weight"]], rec_types=["real-exponential"])
+    if pclabel is not None:
+        prop = g.new_vertex_property("int")
+        prop.a = np.asarray(pclabel, dtype=np.int64)
+        args["pclabel"] = prop
+    if eweight is not None:
+        args["eweight"] = eweight
+    return args
+
+
+def _refine(state, n_sweeps: int) -> float:
+    """Greedy multiflip sweeps at beta=inf until the description length stops falling."""
+    dl = state.entropy()
+    for _ in range(n_sweeps):
+        state.multiflip_mcmc_sweep(beta=np.inf, niter=10)
+        new = state.entropy()
+        if not np.isfinite(new):
+            return new
+        if new > dl - 1e-9:
+            return new
+        dl = new
+    return dl
+
+
+def fit_blockmodel(g, *, nested: bool, seed: int, weighted: bool = False, pclabel=None,
+                   counts=None, n_restarts: int = 3, n_sweeps: int = 20) -> tuple[list[np.ndarray], float]:
+    """Best of ``n_restarts`` degree-corrected SBM fits of ``g`` by minimum description length.
+
+    Parameters
+    ----------
+    g : graph_tool.Graph
+        From :func:`to_graph_tool`.
+    nested : bool
+        Nested SBM (``minimize_nested_blockmodel_dl``) or flat (``minimize_blockmodel_dl``).
+    weighted : bool
+        Model |w| as a real-exponential edge covariate (``recs``).
+    pclabel : int array, optional
+        Level-0 blocks hold units of one ``pclabel`` value only (e.g. one layer).
+    counts : int array, optional
+        Edge multiplicities (``eweight``), for block graphs.
+
+    Returns
+    -------
+    levels : list of int arrays
+        Compacted levels (one level for a flat fit).
+    dl : float
+        The description length of the kept fit (nats).
+    """
+    ew = None
+    if counts is not None:
+        ew = g.new_edge_property("int")
+        ew.a = np.asarray(counts, dtype=np.int64)
+    args = _state_args(g, weighted=weighted, pclabel=pclabel, eweight=ew)
+    minimize = gt.minimize_nested_blockmodel_dl if nested else gt.minimize_blockmodel_dl
+    best, best_dl, bad = None, np.inf, 0
+    for s in restart_seeds(seed, n_restarts):
+        seed_all(s)
+        state = minimize(g, state_args=args)
+        dl = _refine(state, n_sweeps)
+        if not np.isfinite(dl):
+            bad += 1
+            continue
+        if dl < best_dl - 1e-9:
+            levels = compact_levels(state.get_bs() if nested else [state.get_blocks().a])
+            best, best_dl = levels, dl
+        del state
+    if best is None:
+        raise ModgraphError(f"every one of the {n_restarts} block-model fits returned a non-finite description "
+                            f"length (graph-tool 2.45 does this for the nested SBM with real weights and layer "
+                            f"constraints); fit with weighted=False or method='sbm'")
+    return best, float(best_dl)
+
+
+def modularity(g, labels, *, weighted: bool = True) -> float:
+    """Newman modularity of ``labels`` on ``g`` (``gt.modularity``, |w| as weight when ``weighted``)."""
+    b = g.new_vertex_property("int")
+    b.a = np.asarray(labels, dtype=np.int64)
+    return float(gt.modularity(g, b, weight=g.edge_properties["weight"] if weighted else None))
+
+
+def modularity_state(g, *, seed: int) -> np.ndarray:
+    """Labels from graph-tool's ``ModularityState`` (unweighted in 2.45): a reference baseline.
+
+    One seeded ``minimize_blockmodel_dl(g, state=ModularityState)`` call, as the issue measured it;
+    modgraph's ``modularity`` method uses Leiden instead (weighted, higher Q).
+    """
+    seed_all(seed)
+    state = gt.minimize_blockmodel_dl(g, state=gt.ModularityState)
+    return np.unique(np.array(state.b.a, copy=True), return_inverse=True)[1].astype(np.int64)
