@@ -127,6 +127,7 @@ def cluster_layer(features: np.ndarray, n_targets: int, mm: float) -> tuple[np.n
     if n == 1:
         return np.zeros(1, dtype=np.int64), {"n": 1, "k": 1, "by": "single unit"}
     dist = squareform(pdist(features.astype(np.float64), metric="cosine"))
+    dist[dist < 1e-12] = 0.0                              # identical rows: exactly 0, not round-off
     if not dist.any():
         return np.zeros(n, dtype=np.int64), {"n": n, "k": 1, "by": "identical features"}
     tree = linkage(squareform(dist, checks=False), method="average")
