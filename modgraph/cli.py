@@ -42,6 +42,85 @@ def _format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
+def _parse_options(pairs) -> dict:
+    opts = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option expects key=value, got {pair!r}")
+        try:
+            opts[key] = json.loads(value)
+        except json.JSONDecodeError:
+            opts[key] = value
+    return opts
+
+
+def _read_truth(path):
+    from modgraph.errors import FormatError
+    from modgraph.score import truth_from_dict
+
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as err:
+        raise FormatError(path, "file", "a readable JSON file", str(err)) from err
+    except json.JSONDecodeError as err:
+        raise FormatError(path, f"line {err.lineno}", "a JSON document", err.msg) from err
+    if isinstance(doc, dict) and "functions" in doc:        # a task spec: derive its ground truth
+        from trainers.tasks.boolean import parse_task       # pure numpy, no torch
+        task = parse_task(doc, source=str(path))
+        return truth_from_dict(task.ground_truth(), task_name=task.name, source=str(path))
+    return truth_from_dict(doc, source=str(path))
+
+
+def _cmd_analyze(args) -> int:
+    import csv
+    import io
+
+    from tqdm import tqdm
+
+    from modgraph.analyze import analyze_file, render_analysis, summary_row, write_files
+    from modgraph.detect import DETECTORS
+    from modgraph.report.text import format_analysis, format_table
+
+    methods = args.method or ["sculpting"]
+    unknown = [m for m in methods if m not in DETECTORS]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; choose one of {', '.join(sorted(DETECTORS))}")
+    options = _parse_options(args.option)
+    truth = _read_truth(args.truth) if args.truth else None
+    jobs = [(f, m) for f in args.files for m in methods]
+    several = len(jobs) > 1
+    results, rows, files = [], [], {}
+    for path, method in tqdm(jobs, desc="analyze", unit="run", disable=len(jobs) < 2 or args.json):
+        opts = {k.split(".", 1)[-1]: v for k, v in options.items() if "." not in k or k.startswith(method + ".")}
+        a = analyze_file(path, method=method, seed=args.seed, truth=truth, **opts)
+        results.append(a.to_dict())
+        rows.append(summary_row(a))
+        if args.out:
+            sub = f"{Path(path).stem}-{method}/" if several else ""
+            files.update({sub + name: data for name, data in render_analysis(a).items()})
+        if not args.json:
+            print(format_analysis(results[-1]) + "\n")
+    if args.json:
+        print(json.dumps(results if several else results[0], indent=1))
+    elif several:
+        print(format_table(rows))
+    if args.out:                              # everything computed and rendered: now write
+        if several:
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+            writer.writeheader()
+            writer.writerows(rows)
+            files["summary.csv"] = buf.getvalue().encode()
+        write_files(args.out, files)
+        if not args.json:
+            print(f"wrote {len(files)} files under {args.out}/: " + ("one folder per file and method "
+                  "(analysis.json, network.png/.svg, modules.png/.svg) and summary.csv" if several
+                  else "analysis.json, network.png/.svg, modules.png/.svg"))
+    return 0
+
+
 def _cmd_significance(args) -> int:
     from modgraph.io import load
     from modgraph.nulls import significance
@@ -72,6 +151,15 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("files", nargs="+", help="network files (.h5, .onnx, Keras .h5, .pt)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(run=_cmd_info)
+    an = sub.add_parser("analyze", help="load, condense, detect modules, build the module DAG, score, report")
+    an.add_argument("files", nargs="+", help="network files (any supported format)")
+    an.add_argument("--method", nargs="+", help="detection method(s) (default: sculpting)")
+    an.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    an.add_argument("--out", help="folder for analysis.json and the pictures (summary.csv for several runs)")
+    an.add_argument("--truth", help="ground truth: a task spec (data/tasks/*.json) or ground-truth JSON")
+    an.add_argument("--option", action="append", metavar="KEY=VALUE", help="method option, repeatable; METHOD.KEY=VALUE applies to one method only")
+    an.add_argument("--json", action="store_true", help="print the analysis JSON instead of the summary")
+    an.set_defaults(run=_cmd_analyze)
     sig = sub.add_parser("significance", help="test a detector's statistic against shuffle nulls (p, z)")
     sig.add_argument("file", help="network file (any supported format)")
     sig.add_argument("--method", default="spectral", help="detector with a statistic (default spectral)")
@@ -93,7 +181,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except ModgraphError as err:
+    except (ModgraphError, ValueError) as err:
         print(f"modgraph {args.command}: error: {err}", file=sys.stderr)
         return 2
 
