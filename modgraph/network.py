@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -77,6 +77,10 @@ class Layer:
         Negative slope of ``leaky_relu`` (and scale of ``elu``); ignored otherwise.
     unit_names : sequence of str, optional
         A name per output unit (class names, feature names).
+    copy : bool
+        Copy ``weight``'s arrays and ``bias`` (the default). Readers that built them
+        for this layer pass ``False`` to hand them over without a copy (the layer then
+        holds read-only views of them; the caller must not modify the originals).
     """
 
     weight: sp.csr_matrix
@@ -85,17 +89,18 @@ class Layer:
     alpha: float = 0.01
     unit_names: tuple[str, ...] | None = None
     kind: str = field(default="dense")
+    copy: InitVar[bool] = True
 
-    def __post_init__(self):
+    def __post_init__(self, copy: bool = True):
         w = self.weight
         if not sp.issparse(w):
             raise FormatError(None, "layer weight", "a scipy.sparse matrix (use Layer.from_dense)",
                               type(w).__name__)
-        w = sp.csr_matrix(w, copy=True)
+        w = sp.csr_matrix(w, copy=copy)
         w.sum_duplicates()           # canonical: sorted indices, no duplicates; keeps explicit zeros
         if w.data.dtype.kind != "f":
             w = w.astype(np.float64)
-        bias = np.zeros(w.shape[0], w.dtype) if self.bias is None else np.array(self.bias, copy=True)
+        bias = np.zeros(w.shape[0], w.dtype) if self.bias is None else np.array(self.bias, copy=copy)
         object.__setattr__(self, "weight", w)
         object.__setattr__(self, "bias", bias)
         if self.unit_names is not None:

@@ -111,7 +111,7 @@ class Chain:
         n = len(self._done)
         names = unit_names if unit_names is not None and len(unit_names) == n else [None] * n
         alphas = alphas if alphas is not None and len(alphas) == n else [d[3] for d in self._done]
-        return [Layer(w, b, activation=act, alpha=float(a), unit_names=u)
+        return [Layer(w, b, activation=act, alpha=float(a), unit_names=u, copy=False)   # built here: hand over
                 for (w, b, act, _), u, a in zip(self._done, names, alphas)]
 
     def _features(self, c: np.ndarray, n: int, *, first: bool, where: str | None = None) -> np.ndarray:
@@ -151,22 +151,40 @@ class Chain:
 
 
 def dense_to_csr(w: np.ndarray) -> sp.csr_matrix:
-    """CSR of the non-zero entries of a dense (out, in) array (any strides), in row blocks."""
+    """CSR of the non-zero entries of a dense (out, in) array (any strides), built in row blocks.
+
+    Uses no nnz-sized int64 temporaries: column indices come from compressing a broadcast
+    int32 ``arange`` with the same mask as the values. A C-contiguous, writable float ``w``
+    that is at least 3/4 non-zero is taken over and compacted in place into the CSR's data
+    (callers pass arrays they own), so a dense layer costs no second copy.
+    """
     n_out, n_in = w.shape
-    counts = np.empty(n_out, np.int64)
-    for r in range(0, n_out, _ROWS_PER_BLOCK):
-        counts[r:r + _ROWS_PER_BLOCK] = np.count_nonzero(w[r:r + _ROWS_PER_BLOCK], axis=1)
     indptr = np.zeros(n_out + 1, np.int64)
-    np.cumsum(counts, out=indptr[1:])
+    np.cumsum(np.count_nonzero(w, axis=1), out=indptr[1:])
+    nnz = int(indptr[-1])
     dtype = w.dtype if w.dtype.kind == "f" else np.float64
-    data, indices = np.empty(indptr[-1], dtype), np.empty(indptr[-1], np.int32)
-    for r in range(0, n_out, _ROWS_PER_BLOCK):
-        block = np.ascontiguousarray(w[r:r + _ROWS_PER_BLOCK])
-        keep = block != 0
-        lo, hi = indptr[r], indptr[min(r + _ROWS_PER_BLOCK, n_out)]
-        data[lo:hi] = block[keep]
-        indices[lo:hi] = np.nonzero(keep)[1]
-    m = sp.csr_matrix((data, indices, indptr), shape=w.shape)
+    columns = np.arange(n_in, dtype=np.int32)
+    owned = w.flags.c_contiguous and w.flags.writeable and w.dtype == dtype and 4 * nnz >= 3 * w.size
+    if nnz == w.size:                                          # fully dense: no masking needed
+        data = w.reshape(-1) if owned else np.array(w, dtype=dtype, order="C").reshape(-1)
+        indices = np.tile(columns, n_out)
+    else:
+        # in place, the write position never passes the block being read (copied first if shifted)
+        data = w.reshape(-1)[:nnz] if owned else np.empty(nnz, dtype)
+        indices = np.empty(nnz, np.int32)
+        full = np.tile(columns, min(_ROWS_PER_BLOCK, n_out))
+        for r in range(0, n_out, _ROWS_PER_BLOCK):
+            block = np.ascontiguousarray(w[r:r + _ROWS_PER_BLOCK])
+            lo, hi = indptr[r], indptr[min(r + _ROWS_PER_BLOCK, n_out)]
+            if hi - lo == block.size:                          # a block without zeros: no masking
+                if not (owned and lo == r * n_in):
+                    data[lo:hi] = block.reshape(-1)
+                indices[lo:hi] = full[:block.size]
+                continue
+            keep = block != 0
+            data[lo:hi] = block[keep]
+            indices[lo:hi] = np.broadcast_to(columns, block.shape)[keep]
+    m = sp.csr_matrix((data, indices, indptr), shape=w.shape, copy=False)
     m.has_canonical_format = True
     return m
 

@@ -179,10 +179,9 @@ def _read_layer(c: _Ctx, g: h5py.Group, n_prev: int | None) -> Layer:
     data = c.dataset(w, "data", kind="f")
     indices = c.dataset(w, "indices", kind="iu")
     indptr = c.dataset(w, "indptr", kind="iu")
-    _check_csr(c, w.name, shape, data, indices, indptr)
-    bad = ~np.isfinite(data)
-    if bad.any():
-        raise c.fail(f"{w.name}/data", "finite weights", f"{int(bad.sum())} NaN/Inf value(s)")
+    weight = _check_csr(c, w.name, shape, data, indices, indptr)
+    if not np.isfinite(data).all():
+        raise c.fail(f"{w.name}/data", "finite weights", f"{int((~np.isfinite(data)).sum())} NaN/Inf value(s)")
     bias = c.dataset(g, "bias", kind="f")
     if bias.shape != (shape[0],):
         raise c.fail(f"{place}/bias", f"{shape[0]} values", f"{bias.shape[0]}")
@@ -191,12 +190,12 @@ def _read_layer(c: _Ctx, g: h5py.Group, n_prev: int | None) -> Layer:
     unit_names = c.dataset(g, "unit_names", kind="O") if "unit_names" in g else None
     if unit_names is not None and len(unit_names) != shape[0]:
         raise c.fail(f"{place}/unit_names", f"{shape[0]} names", f"{len(unit_names)}")
-    weight = sp.csr_matrix((data, indices.astype(np.int32), indptr.astype(np.int64)), shape=shape)
     return Layer(weight, bias, activation=activation, alpha=float(g.attrs.get("alpha", 0.01)),
-                 unit_names=unit_names)
+                 unit_names=unit_names, copy=False)      # the arrays were just read for this layer
 
 
-def _check_csr(c: _Ctx, place, shape, data, indices, indptr) -> None:
+def _check_csr(c: _Ctx, place, shape, data, indices, indptr) -> sp.csr_matrix:
+    """Validate the CSR arrays without nnz-sized temporaries; return the matrix (no copy)."""
     n_out, n_in = shape
     if indptr.shape != (n_out + 1,):
         raise c.fail(f"{place}/indptr", f"{n_out + 1} entries (n_out + 1)", f"{indptr.shape[0]}")
@@ -208,9 +207,11 @@ def _check_csr(c: _Ctx, place, shape, data, indices, indptr) -> None:
     if indices.size and (indices.min() < 0 or indices.max() >= n_in):
         raise c.fail(f"{place}/indices", f"column indices in [0, {n_in})",
                      f"values from {int(indices.min())} to {int(indices.max())}")
-    rows = np.repeat(np.arange(n_out), np.diff(indptr))
-    if indices.size > 1 and np.any((np.diff(indices.astype(np.int64)) <= 0) & (np.diff(rows) == 0)):
+    weight = sp.csr_matrix((data, indices.astype(np.int32, copy=False), indptr.astype(np.int64, copy=False)),
+                           shape=shape, copy=False)
+    if not weight.has_canonical_format:          # sorted, distinct columns within each row (one C pass)
         raise c.fail(f"{place}/indices", "strictly increasing columns within each row", "repeats or disorder")
+    return weight
 
 
 def _sniff(path: Path, head: bytes) -> bool:

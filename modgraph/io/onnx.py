@@ -36,6 +36,7 @@ import onnx
 
 from modgraph.errors import FormatError, UnsupportedOpError
 from modgraph.io._onnx_chain import GLUE_OPS, HEAD_OPS, SHAPE_OPS, OP_HANDLERS, Chain
+from modgraph.io._onnx_skeleton import read_skeleton
 from modgraph.io._onnx_tensors import Constants
 from modgraph.io.registry import Reader, register_reader
 from modgraph.network import LayeredNetwork
@@ -49,14 +50,16 @@ SUPPORTED_OPS = tuple(sorted(set(OP_HANDLERS) | GLUE_OPS | HEAD_OPS | SHAPE_OPS 
 def read_onnx(path) -> LayeredNetwork:
     """Read an ONNX model holding a chain of dense layers; defects raise :class:`FormatError`."""
     path = Path(path)
+    skeleton = read_skeleton(path)          # weights stay in the file until a layer reads them
     try:      # external data is resolved by our own guarded reader, never by onnx.load
-        model = onnx.load(str(path), load_external_data=False)
+        model = (onnx.load(str(path), load_external_data=False) if skeleton is None
+                 else onnx.load_model_from_string(skeleton[0]))
     except Exception as err:          # protobuf DecodeError, RuntimeError, ...: the file is not ONNX
         raise FormatError(path, "ONNX protobuf", "a complete, parseable ONNX model",
                           f"unparseable bytes ({type(err).__name__}: {err})") from err
     if not model.HasField("graph") or not len(model.graph.node):
         raise FormatError(path, "ONNX graph", "a graph with nodes", "no graph or no nodes")
-    consts = Constants(model.graph, path)
+    consts = Constants(model.graph, path, None if skeleton is None else skeleton[1])
     nodes = [n for n in model.graph.node if id(n) not in consts.producers]
     _check_acyclic(nodes, consts, path)
     chain = Chain(consts, path, *_real_input(model.graph, consts, path))

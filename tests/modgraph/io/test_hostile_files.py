@@ -1,5 +1,6 @@
 """Hostile and damaged files: a FormatError naming file, place, expected and found; nothing read or
 allocated beyond the file's real content; no hang."""
+import builtins
 import tracemalloc
 
 import numpy as np
@@ -85,17 +86,18 @@ def _external_model(tmp_path, location, *, length=24):
 def test_external_data_escaping_the_folder_is_refused_and_never_read(tmp_path, monkeypatch):
     secret = tmp_path / "secret.bin"
     secret.write_bytes(np.arange(6, dtype=np.float32).tobytes())
-    reads = []
-    real_fromfile = np.fromfile
-    monkeypatch.setattr(np, "fromfile", lambda f, *a, **k: reads.append(str(f)) or real_fromfile(f, *a, **k))
+    opened = []
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: opened.append(str(f)) or real_open(f, *a, **k))
+    reads = lambda: [f for f in opened if f.endswith(("secret.bin", "w.bin"))]  # noqa: E731
     for location in ("../secret.bin", str(secret), "sub/../../secret.bin"):
         with pytest.raises(FormatError, match=r"m\.onnx: node '#0' \(MatMul\) input 'W' external_data location: "
                            r"expected a relative path inside the model's folder, found '.*secret\.bin'"):
             load(_external_model(tmp_path, location))
-    assert reads == []
+    assert reads() == []                                                        # never even opened
     (tmp_path / "model" / "w.bin").write_bytes(secret.read_bytes())             # the control: inside is read
     net = load(_external_model(tmp_path, "w.bin"))
-    assert reads and net.layers[0].dense().tolist() == [[0.0, 2.0, 4.0], [1.0, 3.0, 5.0]]
+    assert reads() == [str(tmp_path / "model" / "w.bin")] and net.layers[0].dense().tolist() == [[0.0, 2.0, 4.0], [1.0, 3.0, 5.0]]
     with pytest.raises(FormatError, match=r"external_data 'w\.bin': expected 24 bytes inside the 24-byte data file, "
                        r"found offset 0, length 4000"):
         load(_external_model(tmp_path, "w.bin", length=4000))
