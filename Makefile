@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(VENV)/bin/modgraph demo
+	$(VENV)/bin/modgraph-train demo --out out/demo
 
 clean-venv:
 	rm -rf $(VENV)

@@ -138,12 +138,6 @@ def _cmd_significance(args) -> int:
     return 0
 
 
-def _cmd_demo(args) -> int:
-    from modgraph.demo import run_demo
-
-    return run_demo(Path(args.out))
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="modgraph", description="Find the modules inside trained neural networks.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -171,9 +165,6 @@ def _parser() -> argparse.ArgumentParser:
     sig.add_argument("--out", default="out/significance", help="folder for the JSON and the histogram "
                      "(default out/significance)")
     sig.set_defaults(run=_cmd_significance)
-    demo = sub.add_parser("demo", help="run the main job on the embedded default")
-    demo.add_argument("--out", default="out/demo", help="folder for the demo's files (default out/demo)")
-    demo.set_defaults(run=_cmd_demo)
     return p
 
 

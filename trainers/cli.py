@@ -90,6 +90,12 @@ def _cmd_boolean(args) -> int:
     return 0 if result.meets_gate else 1
 
 
+def _cmd_demo(args) -> int:
+    from trainers.demo import run_demo
+
+    return run_demo(args.out)
+
+
 def _cmd_tasks(args) -> int:
     from trainers.tasks import list_tasks
 
@@ -128,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tasks", help="list the shipped tasks")
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(run=_cmd_tasks)
+    d = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)")
+    d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    d.set_defaults(run=_cmd_demo)
     return p
 
 

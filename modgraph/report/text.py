@@ -1,7 +1,7 @@
 """A short readable summary of an analysis, and the comparative table across files and methods."""
 from __future__ import annotations
 
-__all__ = ["format_analysis", "format_table", "format_groups"]
+__all__ = ["format_analysis", "format_table", "format_groups", "format_truth_vs_found"]
 
 
 def format_groups(groups, names) -> str:
@@ -72,3 +72,23 @@ def format_table(rows: list[dict]) -> str:
     out = ["  ".join(c.ljust(w) for c, w in zip(cols, width))]
     out += ["  ".join(v.ljust(w) for v, w in zip(row, width)) for row in cells]
     return "\n".join(out)
+
+
+def format_truth_vs_found(d: dict) -> str:
+    """The ground-truth sub-functions (by level) beside the recovered modules (by level)."""
+    ins, outs = d["input_names"], d["output_names"]
+    gt = d.get("ground_truth") or {}
+    left = ["ground truth" + (f" {gt.get('task', '')}" if gt else ": none")]
+    for sf in sorted(gt.get("sub_functions", []), key=lambda s: (s.get("level", 0), s.get("name", ""))):
+        left.append(f"  L{sf.get('level', '?')} {sf['name']} = {sf.get('gate', '')}({','.join(sf.get('args', []))})"
+                    f" → {','.join(outs[k] for k in sf.get('outputs', [])) or '-'}")
+    right = [f"recovered ({d['partition']['method']})"]
+    for m in sorted(d["dag"]["modules"], key=lambda m: (m["level"], m["id"])):
+        units = _units(dict(m, _last=d["dag"]["n_layers"] - 1), ins, outs)
+        right.append(f"  L{m['level']} M{m['id']} [{units}] on {','.join(ins[i] for i in m['input_support']) or '-'}"
+                     f" → {','.join(f'M{t}' for t in m['feeds']) or '-'}")
+    width = max(len(s) for s in left) + 4
+    rows = max(len(left), len(right))
+    left += [""] * (rows - len(left))
+    right += [""] * (rows - len(right))
+    return "\n".join(a.ljust(width) + b for a, b in zip(left, right))
