@@ -38,7 +38,7 @@ import h5py
 import numpy as np
 
 from modgraph.errors import FormatError, UnsupportedOpError
-from modgraph.io._onnx_chain import Chain, dense_to_csr
+from modgraph.io._chain import Chain, dense_to_csr
 from modgraph.io.registry import HDF5_MAGIC, Reader, register_reader
 from modgraph.network import LayeredNetwork
 

@@ -35,7 +35,8 @@ from pathlib import Path
 import onnx
 
 from modgraph.errors import FormatError, UnsupportedOpError
-from modgraph.io._onnx_chain import GLUE_OPS, HEAD_OPS, SHAPE_OPS, OP_HANDLERS, Chain
+from modgraph.io._chain import Chain
+from modgraph.io._onnx_ops import GLUE_OPS, HEAD_OPS, OP_HANDLERS, SHAPE_OPS, glue
 from modgraph.io._onnx_skeleton import read_skeleton
 from modgraph.io._onnx_tensors import Constants
 from modgraph.io.registry import Reader, register_reader
@@ -148,7 +149,7 @@ def _walk(chain: Chain, nodes, consts, path) -> None:
         if handler is not None:
             handler(chain, node, cur, _node_place(node, index))
         else:
-            chain.glue(node, cur, _node_place(node, index))
+            glue(chain, node, cur, _node_place(node, index))
         if not node.output or not node.output[0]:
             raise FormatError(path, _node_place(node, index), "an output tensor", "none")
         cur = node.output[0]

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from modgraph.errors import FormatError
-from modgraph.io._onnx_chain import Chain, dense_to_csr
+from modgraph.io._chain import Chain, dense_to_csr
 from modgraph.io.registry import Reader, register_reader
 from modgraph.network import ACTIVATIONS, LayeredNetwork
 

@@ -78,3 +78,15 @@ def test_five_exporters_give_identical_networks(tmp_path):
             np.testing.assert_allclose(layer.dense(), w, atol=1e-6, err_msg=name)
             np.testing.assert_allclose(layer.bias, b, atol=1e-6, err_msg=name)
         np.testing.assert_allclose(net.forward(x), ref.forward(x), atol=1e-5, err_msg=name)
+
+
+def test_info_command_shows_each_files_source_format(tmp_path, capsys):
+    from modgraph.cli import main
+    params = _weights(6)
+    _via_torch(params, tmp_path), _via_keras(params, tmp_path), _via_modgraph(params, tmp_path)
+    files = [tmp_path / n for n in ("t.onnx", "t.pt", "k.h5", "m.h5")]
+    assert main(["info", *map(str, files)]) == 0
+    out = capsys.readouterr().out
+    for name, fmt in zip(files, ["onnx", "torch-state-dict", "keras-h5", "modgraph-hdf5"]):
+        assert f"{name}  [{fmt}]" in out
+    assert out.count("widths 6-5-3") == 4

@@ -188,7 +188,7 @@ def test_branch_is_refused_naming_both_consumers(tmp_path):
 def test_dense_to_csr_equals_scipy_for_every_layout_and_density(density):
     from scipy import sparse
 
-    from modgraph.io._onnx_chain import dense_to_csr
+    from modgraph.io._chain import dense_to_csr
     rng = np.random.default_rng(7)
     w = (rng.normal(size=(1300, 37)) * (rng.random((1300, 37)) < density)).astype(np.float32)
     w[700, 3] = w[1299, 36] = 0.0                         # zeros in some blocks only: in-place shifting
