@@ -103,9 +103,23 @@ def _refine(state, n_sweeps: int) -> float:
     return dl
 
 
+def _same_fit(levels, dl, best, best_dl) -> bool:
+    """Same description length (to 1e-9 relative) and the same level-0 partition up to labels."""
+    if abs(dl - best_dl) > 1e-9 * max(1.0, abs(best_dl)):
+        return False
+    a, b = levels[0], best[0]
+    pairs = np.unique(np.column_stack([a, b]), axis=0)
+    return pairs.shape[0] == a.max() + 1 == b.max() + 1
+
+
 def fit_blockmodel(g, *, nested: bool, seed: int, weighted: bool = False, pclabel=None,
                    counts=None, n_restarts: int = 3, n_sweeps: int = 20) -> tuple[list[np.ndarray], float]:
-    """Best of ``n_restarts`` degree-corrected SBM fits of ``g`` by minimum description length.
+    """Best of up to ``n_restarts`` degree-corrected SBM fits of ``g`` by minimum description length.
+
+    Restart ``r`` runs ``minimize_*`` under its own derived seed and refines the result with
+    greedy multiflip sweeps; the lowest finite description length is kept. The restarts stop
+    early once a restart reproduces the best fit so far (same description length, same level-0
+    partition): two starts agreeing is the convergence this determinism rests on.
 
     Parameters
     ----------
@@ -133,18 +147,19 @@ def fit_blockmodel(g, *, nested: bool, seed: int, weighted: bool = False, pclabe
         ew.a = np.asarray(counts, dtype=np.int64)
     args = _state_args(g, weighted=weighted, pclabel=pclabel, eweight=ew)
     minimize = gt.minimize_nested_blockmodel_dl if nested else gt.minimize_blockmodel_dl
-    best, best_dl, bad = None, np.inf, 0
+    best, best_dl = None, np.inf
     for s in restart_seeds(seed, n_restarts):
         seed_all(s)
         state = minimize(g, state_args=args)
         dl = _refine(state, n_sweeps)
         if not np.isfinite(dl):
-            bad += 1
             continue
-        if dl < best_dl - 1e-9:
-            levels = compact_levels(state.get_bs() if nested else [state.get_blocks().a])
-            best, best_dl = levels, dl
+        levels = compact_levels(state.get_bs() if nested else [state.get_blocks().a])
         del state
+        if best is not None and _same_fit(levels, dl, best, best_dl):
+            break                            # two starts reached the same optimum: stop early
+        if dl < best_dl - 1e-9:
+            best, best_dl = levels, dl
     if best is None:
         raise ModgraphError(f"every one of the {n_restarts} block-model fits returned a non-finite description "
                             f"length (graph-tool 2.45 does this for the nested SBM with real weights and layer "
