@@ -132,3 +132,14 @@ def test_spec_file_errors_name_the_file(tmp_path):
     bad.write_text(json.dumps({**_spec({"f": {"gate": "XOR", "args": ["x1", "x2"]}}), "extra": 1}))
     with pytest.raises(FormatError, match=r"key 'extra': expected one of aliases, description"):
         read_task(bad)
+
+
+def test_task_specs_and_ground_truth_need_no_torch():
+    """The graph side derives ground truth from a spec without torch (modgraph never imports it)."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from trainers.tasks import load_task\n"
+            "gt = load_task('both').ground_truth(); print(gt['name'], gt['input_groups'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "both [[0, 1], [2, 3], [4, 5]]"

@@ -111,6 +111,7 @@ def ground_truth(task) -> dict:
     out_groups = ([list(g) for g in task.output_groups] if task.output_groups is not None
                   else _partition(list(task.outputs)))
     return {"format": GROUND_TRUTH_FORMAT, "version": GROUND_TRUTH_VERSION, "task": task.id,
+            "name": task.name,
             "inputs": list(task.inputs), "outputs": [f"y{k + 1}" for k in range(task.n_outputs)],
             "output_functions": list(task.outputs), "sub_functions": subs,
             "n_levels": max([level[f] for f in used if f in task.functions], default=0),
