@@ -1,0 +1,81 @@
+"""Comparative studies: many network files × detection methods → one tidy table.
+
+Each row is one (file, method) analysis flattened by :func:`modgraph.analyze.summary_row`,
+plus whatever the caller attaches (task, depth, width, seed). Work runs in a local process
+pool (one process per analysis, graph-tool pinned to one OpenMP thread per worker, as
+``ecosystem-facts.md`` §6 advises) or in the calling process.
+
+Examples
+--------
+>>> rows = [{"task": "a", "method": "m", "success": 1}, {"task": "a", "method": "m", "success": 0}]
+>>> success_table(rows, ["task"], "method")
+{('a',): {'m': (0.5, 2)}}
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+__all__ = ["analyze_many", "success_table"]
+
+
+def _one(job) -> dict:
+    path, method, seed, extra, criterion = job
+    from modgraph.analyze import analyze_file, summary_row
+
+    try:
+        row = summary_row(analyze_file(path, method=method, seed=seed))
+    except Exception as err:                       # a method failing on one file is a result too
+        row = {"file": Path(path).name, "method": method, "seed": seed, "error": f"{type(err).__name__}: {err}"}
+    row.update(extra)
+    if criterion:
+        row["success"] = row.get(criterion, 0)
+    return row
+
+
+def _init_worker() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def analyze_many(jobs, *, methods, seed: int = 1, workers: int = 1, progress: bool = True) -> list[dict]:
+    """Analyse every ``(path, extra_columns)`` of ``jobs`` with every method in ``methods``.
+
+    ``extra_columns`` may carry ``"criterion"``: the name of the criterion to report as
+    ``success`` (e.g. one metric of the overlap sweep); it is removed from the row.
+    """
+    tasks = []
+    for path, extra in jobs:
+        extra = dict(extra)
+        criterion = extra.pop("criterion", None)
+        for method in methods:
+            tasks.append((str(path), method, seed, extra, criterion))
+    bar = tqdm(total=len(tasks), desc="analyze", unit="run", disable=not progress)
+    rows = []
+    if workers > 1:
+        with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
+            for row in pool.map(_one, tasks):
+                rows.append(row)
+                bar.update()
+    else:
+        for t in tasks:
+            rows.append(_one(t))
+            bar.update()
+    bar.close()
+    return rows
+
+
+def success_table(rows, group_by, column) -> dict:
+    """{group key tuple: {column value: (mean success, n)}} over rows with a numeric success."""
+    table: dict = {}
+    for r in rows:
+        s = r.get("success")
+        if s in ("", None):
+            continue
+        key = tuple(r[g] for g in group_by)
+        acc = table.setdefault(key, {}).setdefault(r[column], [0.0, 0])
+        acc[0] += float(s)
+        acc[1] += 1
+    return {k: {c: (v[0] / v[1], v[1]) for c, v in cols.items()} for k, cols in table.items()}
