@@ -5,7 +5,8 @@ Map of the package (one neutral value flows through pure functions)::
     file ──io.load──► LayeredNetwork ──build_unit_graph──► UnitGraph ──condense──► UnitGraph
 
 - :mod:`modgraph.network` — ``Layer``, ``LayeredNetwork``: the model every loader returns.
-- :mod:`modgraph.io` — ``load`` (any supported file, chosen by content), ``save`` (modgraph HDF5).
+- :mod:`modgraph.io` — ``load`` (modgraph HDF5, ONNX, Keras .h5, PyTorch state dicts; chosen by
+  content), ``save`` (modgraph HDF5), ``export_onnx`` (an ONNX Gemm chain).
 - :mod:`modgraph.graph` — ``UnitGraph``, ``build_unit_graph``, ``condense``, ``drop_isolated``.
 - :mod:`modgraph.errors` — ``ModgraphError``, ``FormatError``.
 - :mod:`modgraph.cli` — the ``modgraph`` command.

@@ -13,13 +13,12 @@ BatchNorm buffers are refused: their place relative to the activations is not st
 
 Examples
 --------
->>> import pathlib, tempfile
+>>> import pathlib, tempfile, torch
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "sd.pt"
->>> import torch                                                # doctest: +SKIP
->>> torch.save(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(),
-...            torch.nn.Linear(2, 1)).state_dict(), path)       # doctest: +SKIP
->>> read_torch_state(path).widths                               # doctest: +SKIP
-(3, 2, 1)
+>>> torch.save(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1)).state_dict(), path)
+>>> net = read_torch_state(path)
+>>> net.widths, [layer.activation for layer in net.layers], net.source_format
+((3, 2, 1), ['relu', 'identity'], 'torch-state-dict')
 """
 from __future__ import annotations
 

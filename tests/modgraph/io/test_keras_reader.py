@@ -111,3 +111,17 @@ def test_dense_widths_that_do_not_chain_are_refused(tmp_path):
     with pytest.raises(FormatError, match=r"model_config layer 2 'b' \(Dense\): expected a weight with 4 inputs "
                        r"\(the width of layer 0\), found 5 inputs"):
         read_keras_h5(tmp_path / "bad.h5")
+
+
+def test_keras3_onnx_export_loads_like_the_model(tmp_path):
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(6, activation="tanh"),
+                              keras.layers.Dense(3, activation="softmax")])
+    _prune_and_set_stats(model, seed=4)
+    x = np.random.default_rng(5).normal(size=(8, 5)).astype(np.float32)
+    model.predict(x, verbose=0)                   # keras exports only a model that has been called
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.export(str(tmp_path / "k.onnx"), format="onnx", verbose=False)
+    net = load(tmp_path / "k.onnx")
+    assert net.source_format == "onnx" and [l.activation for l in net.layers] == ["tanh", "softmax"]
+    np.testing.assert_allclose(net.forward(x), model.predict(x, verbose=0), atol=1e-5)

@@ -31,10 +31,10 @@ def _torch_mlp(*, bias: bool, seed: int) -> torch.nn.Sequential:
     return m.eval()
 
 
-def _export(m, path, *, dynamo: bool):
+def _export(m, path, *, dynamo: bool, external_data: bool = False):
     x = torch.randn(32, 3, 4)              # dynamo fixes the batch size to the example's
-    if dynamo:
-        torch.onnx.export(m, (x,), str(path), dynamo=True, external_data=False, verbose=False)
+    if dynamo:       # external_data=True (its default) puts every weight in a sidecar <name>.onnx.data
+        torch.onnx.export(m, (x,), str(path), dynamo=True, external_data=external_data, verbose=False)
     else:
         torch.onnx.export(m, (x,), str(path), dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "batch"}})
     return path
@@ -44,7 +44,8 @@ def _export(m, path, *, dynamo: bool):
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
 def test_torch_exports_match_torch_and_onnx_runtime(tmp_path, dynamo, bias):
     m = _torch_mlp(bias=bias, seed=3)
-    path = _export(m, tmp_path / "m.onnx", dynamo=dynamo)
+    path = _export(m, tmp_path / "m.onnx", dynamo=dynamo, external_data=bias)
+    assert (tmp_path / "m.onnx.data").exists() == (dynamo and bias)
     net = load(path)
     assert net.source_format == "onnx" and net.widths == (12, 9, 7, 6, 4)
     assert [l.activation for l in net.layers] == ["relu", "tanh", "leaky_relu", "softmax"]
