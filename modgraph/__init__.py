@@ -3,11 +3,22 @@
 Map of the package (one neutral value flows through pure functions)::
 
     file ──io.load──► LayeredNetwork ──build_unit_graph──► UnitGraph ──condense──► UnitGraph
+         ──detect(method)──► Partition / Hierarchy ──module_dag──► ModuleDAG ──score──► report
 
 - :mod:`modgraph.network` — ``Layer``, ``LayeredNetwork``: the model every loader returns.
 - :mod:`modgraph.io` — ``load`` (modgraph HDF5, ONNX, Keras .h5, PyTorch state dicts; chosen by
-  content), ``save`` (modgraph HDF5), ``export_onnx`` (an ONNX Gemm chain).
+  content), ``save`` (modgraph HDF5), ``export_onnx``.
 - :mod:`modgraph.graph` — ``UnitGraph``, ``build_unit_graph``, ``condense``, ``drop_isolated``.
+- :mod:`modgraph.detect` — ``detect(graph, method=..., seed=...)`` and the registry of methods
+  (``sbm``, ``nested-sbm``, ``modularity``, ``spectral``, ``sculpting``); ``modgraph.detect`` as an
+  attribute of this package is the function, the registry is ``modgraph.detect.DETECTORS``.
+- :mod:`modgraph.partition` — ``Partition``, ``Hierarchy`` (canonical labels, −1 = removed).
+- :mod:`modgraph.hierarchy` — ``module_dag``: modules, input support, outputs driven, levels, reuse.
+- :mod:`modgraph.score` — scoring against a task's ground truth (Neural Sculpting §6), NMI/ARI.
+- :mod:`modgraph.nulls` — shuffle null models and significance (p, z).
+- :mod:`modgraph.lesion` — lesion tests of modules (numpy forward pass).
+- :mod:`modgraph.analyze` — the end-to-end pipeline behind ``modgraph analyze``; :mod:`modgraph.report`
+  its text and pictures; :mod:`modgraph.study` many files × methods → one table.
 - :mod:`modgraph.errors` — ``ModgraphError``, ``FormatError``.
 - :mod:`modgraph.cli` — the ``modgraph`` command.
 
@@ -17,7 +28,10 @@ from modgraph.errors import FormatError, ModgraphError
 from modgraph.graph import UnitGraph, build_unit_graph, condense, drop_isolated
 from modgraph.io import load, save
 from modgraph.network import Layer, LayeredNetwork
+from modgraph.partition import Hierarchy, Partition
+from modgraph.detect import detect  # noqa: E402  (the function shadows the subpackage attribute)
+from modgraph.hierarchy import module_dag
 
 __version__ = "0.1.0"
 __all__ = ["Layer", "LayeredNetwork", "UnitGraph", "build_unit_graph", "condense", "drop_isolated",
-           "load", "save", "FormatError", "ModgraphError"]
+           "load", "save", "detect", "Partition", "Hierarchy", "module_dag", "FormatError", "ModgraphError"]
