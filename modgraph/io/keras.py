@@ -119,6 +119,9 @@ def _apply(chain: Chain, layer: dict, root: h5py.Group, path: Path, i: int) -> N
             raise FormatError(path, place, "moving_mean and moving_variance over the last axis",
                               f"weights {sorted(w)}, axis {cfg.get('axis')}")
         gamma, beta = w.get("gamma", np.ones(n)), w.get("beta", np.zeros(n))
+        if any(a.shape != (n,) for a in (gamma, beta, w["moving_variance"])):
+            raise FormatError(path, place, f"gamma, beta, moving_mean, moving_variance of shape ({n},)",
+                              f"shapes {[tuple(a.shape) for a in (gamma, beta, w['moving_mean'], w['moving_variance'])]}")
         k = gamma.astype(np.float64) / np.sqrt(w["moving_variance"].astype(np.float64) + cfg.get("epsilon", 1e-3))
         chain.affine(k, beta - w["moving_mean"] * k, place)
     elif kind == "Activation":

@@ -84,7 +84,9 @@ def _check_acyclic(nodes, consts, path) -> None:
     producer = {}
     for node in nodes:
         for out in node.output:
-            if out and out in producer:
+            if not out:                            # an omitted optional output
+                continue
+            if out in producer:
                 raise FormatError(path, _node_place(node), f"a single producer of tensor {out!r}",
                                   f"also produced by {_node_place(producer[out])}")
             producer[out] = node
@@ -164,7 +166,19 @@ def _modgraph_props(model, path):
                   for k in ("modgraph.metadata", "modgraph.input_names", "modgraph.unit_names", "modgraph.alphas")]
     except json.JSONDecodeError as err:
         raise FormatError(path, "metadata_props", "JSON values under modgraph.*", str(err)) from err
+    meta, input_names, unit_names, alphas = values
+    checks = [("modgraph.metadata", meta, isinstance(meta, dict), "a JSON object"),
+              ("modgraph.input_names", input_names, _is_list(input_names, str), "a list of strings"),
+              ("modgraph.unit_names", unit_names, _is_list(unit_names, (list, type(None))), "a list of lists or nulls"),
+              ("modgraph.alphas", alphas, _is_list(alphas, (int, float)), "a list of numbers")]
+    for key, value, ok, expected in checks:
+        if value is not None and not ok:
+            raise FormatError(path, f"metadata_props {key!r}", expected, repr(value)[:80])
     return values
+
+
+def _is_list(value, kinds) -> bool:
+    return isinstance(value, list) and all(isinstance(v, kinds) and not isinstance(v, bool) for v in value)
 
 
 def _sniff(path: Path, head: bytes) -> bool:

@@ -118,7 +118,7 @@ def _numpy(torch, t, path: Path, key: str) -> np.ndarray:
 
 
 def _group(state: dict, path: Path) -> dict:
-    """prefix -> {suffix: array} for prefixes with a 2-D weight, in the dict's order."""
+    """prefix -> {suffix: array}, one per linear layer, in the dict's order (anything else refused)."""
     groups: dict[str, dict] = {}
     for key, value in state.items():
         prefix, _, suffix = key.rpartition(".")
@@ -127,20 +127,22 @@ def _group(state: dict, path: Path) -> dict:
                               "BatchNorm buffers (their place relative to the activations is not stored; "
                               "export the model to ONNX instead)")
         groups.setdefault(prefix, {})[suffix] = value
-    out = {}
-    for prefix, tensors in groups.items():
+    for prefix, tensors in groups.items():     # every entry must belong to a linear layer: nothing ignored
         w = tensors.get("weight", tensors.get("weight_orig"))
-        if w is None or w.ndim != 2:
-            if w is not None and w.ndim > 2:
-                raise FormatError(path, f"state dict entry {prefix + '.weight'!r}", "a 2-D linear weight",
-                                  f"shape {w.shape} (a convolution?)")
-            continue
+        name = f"{prefix}.weight" if prefix else "weight"
+        if w is None:
+            keys = [f"{prefix}.{k}" if prefix else k for k in tensors]
+            raise FormatError(path, f"state dict entries {', '.join(map(repr, keys))}",
+                              "parts of a linear layer with a 2-D weight", "no weight beside them")
+        if w.ndim != 2:
+            raise FormatError(path, f"state dict entry {name!r}", "a 2-D linear weight (out, in)",
+                              f"shape {tuple(w.shape)}" + (" (a convolution?)" if w.ndim > 2 else
+                                                           " (a normalisation or embedding layer?)"))
         unknown = set(tensors) - set(_SUFFIXES)
         if unknown:
             raise FormatError(path, f"state dict layer {prefix!r}", "entries " + ", ".join(_SUFFIXES),
                               ", ".join(sorted(unknown)))
-        out[prefix] = tensors
-    return out
+    return groups
 
 
 def _layer_arrays(prefix: str, t: dict, path: Path):

@@ -144,3 +144,26 @@ def test_other_malformed_graphs(tmp_path):
         onnx.save(_model(nodes, inits), tmp_path / name)
         with pytest.raises(FormatError, match=message):
             read_onnx(tmp_path / name)
+
+
+def test_state_dict_entries_outside_linear_layers_are_refused_not_ignored(tmp_path):
+    cases = {"norm.pt": ({"0.weight": torch.ones(2, 3), "1.weight": torch.ones(2), "1.bias": torch.zeros(2)},
+                         r"state dict entry '1\.weight': expected a 2-D linear weight \(out, in\), found shape \(2,\) "
+                         r"\(a normalisation or embedding layer\?\)"),
+             "stray.pt": ({"0.weight": torch.ones(2, 3), "temperature": torch.ones(1)},
+                          r"state dict entries 'temperature': expected parts of a linear layer with a 2-D weight, "
+                          r"found no weight beside them")}
+    for name, (state, message) in cases.items():
+        torch.save(state, tmp_path / name)
+        with pytest.raises(FormatError, match=message):
+            load(tmp_path / name)
+
+
+def test_malformed_modgraph_metadata_props_are_refused(tmp_path):
+    export_onnx(_small_net(), tmp_path / "m.onnx")
+    model = onnx.load(tmp_path / "m.onnx")
+    helper.set_model_props(model, {"modgraph.input_names": "5", "modgraph.metadata": "{}"})
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(FormatError, match=r"m\.onnx: metadata_props 'modgraph\.input_names': expected a list of "
+                       r"strings, found 5"):
+        load(tmp_path / "m.onnx")
