@@ -61,10 +61,10 @@ def read_onnx(path) -> LayeredNetwork:
     if not model.HasField("graph") or not len(model.graph.node):
         raise FormatError(path, "ONNX graph", "a graph with nodes", "no graph or no nodes")
     consts = Constants(model.graph, path, None if skeleton is None else skeleton[1])
-    nodes = [n for n in model.graph.node if id(n) not in consts.producers]
-    _check_acyclic(nodes, consts, path)
+    indexed = [(i, n) for i, n in enumerate(model.graph.node) if id(n) not in consts.producers]
+    _check_acyclic([n for _, n in indexed], consts, path)
     chain = Chain(consts, path, *_real_input(model.graph, consts, path))
-    _walk(chain, nodes, consts, path)
+    _walk(chain, indexed, consts, {o.name for o in model.graph.output}, path)
     meta, input_names, unit_names, alphas = _modgraph_props(model, path)
     meta = meta if meta is not None else {"onnx": {
         "producer": f"{model.producer_name} {model.producer_version}".strip(), "ir_version": model.ir_version,
@@ -122,14 +122,15 @@ def _real_input(graph, consts, path):
     return inputs[0].name, (shape if shape and all(isinstance(d, int) and d > 0 for d in shape) else None)
 
 
-def _walk(chain: Chain, nodes, consts, path) -> None:
+def _walk(chain: Chain, indexed, consts, outputs: set, path) -> None:
+    """Follow the flowing value from the input through one handler per node to the output."""
     consumers = {}
-    for index, node in enumerate(nodes):
+    for index, node in indexed:
         for name in dict.fromkeys(node.input):
             if name and name not in consts:
                 consumers.setdefault(name, []).append((index, node))
     cur = chain.input_name
-    for _ in range(len(nodes) + 1):               # each step moves to a later node: no cycle, no hang
+    for _ in range(len(indexed) + 1):             # each step moves to a later node: no cycle, no hang
         users = [(i, n) for i, n in consumers.get(cur, []) if n.op_type not in SHAPE_OPS]
         heads = [u for u in users if u[1].op_type in HEAD_OPS or (u[1].op_type == "Sub" and len(users) > 1)]
         rest = [u for u in users if u not in heads]
@@ -138,6 +139,9 @@ def _walk(chain: Chain, nodes, consts, path) -> None:
         elif heads:
             rest = users
         if not rest:
+            if not heads and cur not in outputs:
+                raise FormatError(path, f"tensor {cur!r}", "the chain to end at a graph output "
+                                  f"({', '.join(sorted(outputs))})", "a value that nothing uses")
             chain.output_name = cur
             chain.finish()
             return

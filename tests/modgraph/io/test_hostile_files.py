@@ -137,6 +137,9 @@ def test_other_malformed_graphs(tmp_path):
                          r"node 'c' \(Cast\): expected a Cast to a floating point type, found to=INT64"),
         "nolayer.onnx": ([helper.make_node("Relu", ["x"], ["y"], name="r")], [],
                          r"node 'r' \(Relu\): expected an activation directly after a dense layer"),
+        "deadend.onnx": ([helper.make_node("Gemm", ["x", "W"], ["h"], transB=1),
+                          helper.make_node("Constant", [], ["y"], value_float=1.0)], [w],
+                         r"tensor 'h': expected the chain to end at a graph output \(y\), found a value that nothing uses"),
         "dup.onnx": ([helper.make_node("Relu", ["x"], ["y"], name="a"), helper.make_node("Relu", ["x"], ["y"], name="b")],
                      [], r"node 'b' \(Relu\): expected a single producer of tensor 'y', found also produced by node 'a'"),
     }
