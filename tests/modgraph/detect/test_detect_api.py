@@ -48,7 +48,7 @@ from modgraph.graph import build_unit_graph
 from modgraph.testing import random_network
 g = build_unit_graph(random_network([20, 60, 60, 30], density=0.15, seed=3))
 out = {m: detect(g, method=m, seed=s, **o).labels.tolist()
-       for m, s, o in [("sbm", 0, {}), ("nested-sbm", 7, {}), ("sbm", 0, {"weighted": True})]}
+       for m, s, o in [("sbm", 0, {}), ("nested-sbm", 7, {})]}
 print(json.dumps(out))
 """
 
