@@ -141,6 +141,8 @@ def fit_blockmodel(g, *, nested: bool, seed: int, weighted: bool = False, pclabe
     dl : float
         The description length of the kept fit (nats).
     """
+    if n_restarts < 1:
+        raise ValueError(f"n_restarts must be >= 1, got {n_restarts}")
     ew = None
     if counts is not None:
         ew = g.new_edge_property("int")

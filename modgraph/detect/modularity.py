@@ -42,6 +42,8 @@ def leiden(n_vertices: int, src, dst, weight=None, *, seed: int, resolution: flo
     igraph's modularity of the best of ``n_restarts`` runs (run ``r`` draws from
     ``random.Random((seed, r))``; Python's global RNG is left untouched).
     """
+    if n_restarts < 1:
+        raise ValueError(f"n_restarts must be >= 1, got {n_restarts}")
     g = ig.Graph(n=int(n_vertices), edges=np.column_stack([src, dst]).tolist(), directed=False)
     w = None if weight is None else np.asarray(weight, dtype=np.float64).tolist()
     best, best_q = None, -np.inf

@@ -43,7 +43,7 @@ from modgraph.detect._layered import block_graph, merge_blocks
 from modgraph.graph import UnitGraph
 from modgraph.partition import Hierarchy, Partition
 
-__all__ = ["sbm", "nested_sbm"]
+__all__ = ["sbm", "nested_sbm", "layer_component_label"]
 
 
 def layer_component_label(work: UnitGraph) -> np.ndarray:

@@ -88,3 +88,13 @@ def test_layer_constraint_keeps_disconnected_parts_apart():
     g = build_unit_graph(net)
     lab = layer_component_label(g)
     assert len(set(zip(g.layer.tolist(), lab.tolist()))) == 6 == lab.max() + 1
+
+
+@pytest.mark.parametrize("method", ["sbm", "nested-sbm"])
+def test_weighted_block_models_recover_planted_modules(method):
+    net, truth = disjoint_mlps([6, 8, 8, 8, 4], n_modules=3, seed=3)
+    p = detect(build_unit_graph(net), method=method, seed=0, weighted=True)
+    assert p.labels.tolist() == truth.tolist() and p.stats["weighted"] is True
+    assert np.isfinite(p.stats["description_length"])
+    with pytest.raises(ValueError, match="n_restarts must be >= 1, got 0"):
+        detect(build_unit_graph(net), method=method, n_restarts=0)
