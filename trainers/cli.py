@@ -134,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tasks", help="list the shipped tasks")
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(run=_cmd_tasks)
+    from trainers.clusterability_cli import add_cli as _add_clusterability   # mnist-clusterability
+    _add_clusterability(sub)
     d = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)")
     d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     d.set_defaults(run=_cmd_demo)
