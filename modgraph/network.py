@@ -80,7 +80,7 @@ class Layer:
     copy : bool
         Copy ``weight``'s arrays and ``bias`` (the default). Readers that built them
         for this layer pass ``False`` to hand them over without a copy (the layer then
-        holds read-only views of them; the caller must not modify the originals).
+        holds them, made read-only; the caller must not modify or reuse them).
     """
 
     weight: sp.csr_matrix
@@ -96,7 +96,7 @@ class Layer:
         if not sp.issparse(w):
             raise FormatError(None, "layer weight", "a scipy.sparse matrix (use Layer.from_dense)",
                               type(w).__name__)
-        w = sp.csr_matrix(w, copy=copy)
+        w = w if (not copy and isinstance(w, sp.csr_matrix)) else sp.csr_matrix(w, copy=copy)
         w.sum_duplicates()           # canonical: sorted indices, no duplicates; keeps explicit zeros
         if w.data.dtype.kind != "f":
             w = w.astype(np.float64)

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from modgraph.errors import FormatError
+from modgraph.io._memory import new_array
 from modgraph.network import Layer
 
 __all__ = ["Chain", "dense_to_csr"]
@@ -133,13 +134,13 @@ def dense_to_csr(w: np.ndarray) -> sp.csr_matrix:
     dtype = w.dtype if w.dtype.kind == "f" else np.float64
     columns = np.arange(n_in, dtype=np.int32)
     owned = w.flags.c_contiguous and w.flags.writeable and w.dtype == dtype and 4 * nnz >= 3 * w.size
+    indices = new_array(nnz, np.int32)
     if nnz == w.size:                                          # fully dense: no masking needed
         data = w.reshape(-1) if owned else np.array(w, dtype=dtype, order="C").reshape(-1)
-        indices = np.tile(columns, n_out)
+        indices.reshape(n_out, n_in)[:] = columns
     else:
         # in place, the write position never passes the block being read (copied first if shifted)
-        data = w.reshape(-1)[:nnz] if owned else np.empty(nnz, dtype)
-        indices = np.empty(nnz, np.int32)
+        data = w.reshape(-1)[:nnz] if owned else new_array(nnz, dtype)
         full = np.tile(columns, min(_ROWS_PER_BLOCK, n_out))
         for r in range(0, n_out, _ROWS_PER_BLOCK):
             block = np.ascontiguousarray(w[r:r + _ROWS_PER_BLOCK])

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from onnx import AttributeProto, TensorProto, helper
 
 from modgraph.errors import FormatError
+from modgraph.io._memory import new_array
 
 __all__ = ["Constants"]
 
@@ -160,7 +161,7 @@ class Constants:
     def _read_at(self, file: Path, offset: int, n: int, dtype, place: str) -> np.ndarray:
         """``n`` little-endian values at ``offset``, read straight into a new array (one syscall
         for the bulk; np.fromfile is several times slower here)."""
-        out = np.empty(n, np.dtype(dtype).newbyteorder("<"))
+        out = new_array(n, np.dtype(dtype).newbyteorder("<"))
         view = memoryview(out).cast("B")
         with open(file, "rb", buffering=0) as fh:
             fh.seek(offset)

@@ -109,6 +109,9 @@ class _Ctx:
         if kind and obj.dtype.kind not in kind:
             raise self.fail(place, {"f": "floating point", "iu": "integers", "O": "strings"}.get(kind, kind)
                             + " values", f"dtype {obj.dtype}")
+        claimed, stored = obj.size * obj.dtype.itemsize, obj.id.get_storage_size()
+        if kind != "O" and claimed > 2**20 and stored * 1024 < claimed:     # gzip stays far below 1024:1
+            raise self.fail(place, f"stored data backing its {obj.shape} shape", f"{stored} stored bytes")
         try:
             return obj[()] if kind != "O" else [s.decode() if isinstance(s, bytes) else str(s) for s in obj[()]]
         except (OSError, ValueError) as err:

@@ -170,3 +170,19 @@ def test_malformed_modgraph_metadata_props_are_refused(tmp_path):
     with pytest.raises(FormatError, match=r"m\.onnx: metadata_props 'modgraph\.input_names': expected a list of "
                        r"strings, found 5"):
         load(tmp_path / "m.onnx")
+
+
+def test_hdf5_dataset_claiming_1e9_elements_without_stored_data_is_refused(tmp_path):
+    import h5py
+
+    from modgraph.io import save
+    save(_small_net(), tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "a") as f:
+        del f["layers/000/weight/data"]
+        f.create_dataset("layers/000/weight/data", shape=(10**9,), dtype="f4", chunks=(2**16,))   # nothing written
+    tracemalloc.start()
+    with pytest.raises(FormatError, match=r"m\.h5: /layers/000/weight/data: expected stored data backing its "
+                       r"\(1000000000,\) shape, found 0 stored bytes"):
+        load(tmp_path / "m.h5")
+    assert tracemalloc.get_traced_memory()[1] < 5_000_000
+    tracemalloc.stop()
