@@ -61,6 +61,24 @@ def _kmeans_pp(x: np.ndarray, x_sq: np.ndarray, k: int, n_init: int, rng: np.ran
     return centres
 
 
+def _assign(c: np.ndarray, x_aug_t: np.ndarray):
+    """Nearest centre of every point: labels (A, n) and ``|c|² − 2 c·x`` at it (A, n).
+
+    Scores are laid out (k, A, n) so each centre's row is contiguous; the minimum is taken
+    in k vectorised passes (numpy's argmin along a short last axis loops per row and was
+    the bottleneck).
+    """
+    c_aug = np.concatenate([-2.0 * c, np.einsum("akd,akd->ak", c, c)[..., None]], axis=2)
+    score = np.swapaxes(c_aug, 0, 1) @ x_aug_t                           # (k, A, n)
+    best, arg = score[0].copy(), np.zeros(score[0].shape, dtype=np.int64)
+    better = np.empty(best.shape, dtype=bool)
+    for j in range(1, score.shape[0]):
+        np.less(score[j], best, out=better)
+        np.putmask(arg, better, j)
+        np.minimum(best, score[j], out=best)
+    return arg, best
+
+
 def _lloyd(x, x_sq, centres, *, max_iter: int, tol: float):
     """Batched Lloyd iterations on centres (R, k, d); restarts leave the batch once converged.
 
@@ -69,34 +87,35 @@ def _lloyd(x, x_sq, centres, *, max_iter: int, tol: float):
     """
     r, k, d = centres.shape
     n = x.shape[0]
-    centres = centres.copy()
+    x64, x = x, x.astype(np.float32)                 # iterate in float32 (half the memory traffic)
+    centres = centres.astype(np.float32)
     labels = np.full((r, n), -1)
     active = np.arange(r)
-    x_aug = np.hstack([x, np.ones((n, 1))])                              # score = x·(−2c) + |c|²
+    x_aug_t = np.vstack([x.T, np.ones((1, n), np.float32)])              # score = −2 c·x + |c|²
+    ks = np.arange(k)[:, None, None]
     for _ in range(max_iter):
         c = centres[active]
         a = active.size
-        c_aug = np.concatenate([-2.0 * c, np.einsum("akd,akd->ak", c, c)[..., None]], axis=2)
-        score = x_aug @ np.swapaxes(c_aug, 1, 2)                         # (A, n, k)
-        new = score.argmin(axis=2)
-        flat = (new + k * np.arange(a)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=a * k).reshape(a, k)
-        sums = np.stack([np.bincount(flat, np.broadcast_to(x[:, j], (a, n)).ravel(), minlength=a * k)
-                         for j in range(d)], axis=1).reshape(a, k, d)
+        new, best = _assign(c, x_aug_t)
+        onehot = (new[None] == ks).astype(np.float32)                    # (k, A, n)
+        counts = onehot.sum(axis=2).T                                    # (A, k)
+        sums = np.swapaxes((onehot.reshape(k * a, n) @ x).reshape(k, a, d), 0, 1)
         moved = np.where(counts[..., None] > 0, sums / np.maximum(counts, 1)[..., None], c)
         for ai, ci in zip(*np.nonzero(counts == 0)):       # empty cluster: move it to the farthest point
-            far = score[ai, np.arange(n), new[ai]] + x_sq
-            moved[ai, ci] = x[int(np.argmax(far))]
+            moved[ai, ci] = x[int(np.argmax(best[ai] + x_sq))]
         shift = ((moved - c) ** 2).sum(axis=(1, 2))
         done = (new == labels[active]).all(axis=1) | (shift <= tol)
         centres[active], labels[active] = moved, new
         active = active[~done]
         if active.size == 0:
             break
-    dist = _sq_dist(x, x_sq, centres)
-    labels = dist.argmin(axis=2)
-    inertia = np.take_along_axis(dist, labels[..., None], axis=2)[..., 0].sum(axis=1)
-    return labels, inertia
+    # one last step in float64: exact means of the final clusters, assignment and inertia
+    onehot = (labels[None] == ks).astype(np.float64)                     # (k, R, n)
+    counts = onehot.sum(axis=2).T
+    sums = np.swapaxes((onehot.reshape(k * r, n) @ x64).reshape(k, r, d), 0, 1)
+    centres = np.where(counts[..., None] > 0, sums / np.maximum(counts, 1)[..., None], centres)
+    labels, best = _assign(centres, np.vstack([x64.T, np.ones((1, n))]))
+    return labels, np.maximum(best + x_sq, 0.0).sum(axis=1)
 
 
 def kmeans(x, k: int, *, n_init: int = 10, seed: int = 0, max_iter: int = 300,

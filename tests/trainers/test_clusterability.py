@@ -47,7 +47,7 @@ def test_init_is_glorot_uniform_with_zero_biases():
     w = model.linears[0].weight.detach()
     assert float(w.abs().max()) <= lim and float(w.abs().max()) > 0.99 * lim
     assert float(w.std()) == pytest.approx(lim / math.sqrt(3), rel=0.01)
-    assert all(float(l.bias.abs().max()) == 0.0 for l in model.linears)
+    assert all(float(l.bias.detach().abs().max()) == 0.0 for l in model.linears)
 
 
 @pytest.mark.parametrize("n, batch", [(300, 32), (250, 32)])   # T = 20 (a multiple of 10) and T = 16
