@@ -118,7 +118,9 @@ def clusterability_test(features: np.ndarray, tree: np.ndarray, n_targets: int):
         fired.append((_z(kij - e, sigma), 1))
     if not fired:
         return None
-    return max(fired, key=lambda zk: zk[0])[1]         # the first fired wins a tie
+    # a tie goes to "all together": the authors' detection code keeps the single cluster when
+    # its z is >= the separate one's (Neural-Sculpting, detection_pipeline/utils/clusterability.py)
+    return max(fired, key=lambda zk: (zk[0], zk[1] == 1))[1]
 
 
 def cluster_layer(features: np.ndarray, n_targets: int, mm: float) -> tuple[np.ndarray, dict]:

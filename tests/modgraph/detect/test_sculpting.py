@@ -102,3 +102,19 @@ def test_bad_parameters_are_clear_errors():
         detect(g, method="sculpting", preset="cifar")
     with pytest.raises(ValueError, match=r"theta must be in \[0.5, 1\), got 0.4"):
         detect(g, method="sculpting", theta=0.4)
+
+
+def test_fallback_test_tie_goes_to_one_cluster():
+    """A hidden layer of a sculpted [4,1,2,16] net: u0 feeds both h2 units, u1 and u2 one each.
+
+    Both tests fire with z = 0 (k_ij = e = 9 of N = 18 targets); the authors' code keeps the
+    single cluster on a tie, which lets the layer join the reused input module."""
+    h2 = np.array([[1, 1], [1, 0], [0, 1]], dtype=bool)
+    outs = np.zeros((3, 16), dtype=bool)
+    outs[:, 0::2] = h2[:, :1]
+    outs[:, 1::2] = h2[:, 1:]
+    feats = np.hstack([h2, outs])
+    tree = linkage(pdist(feats.astype(float), metric="cosine"), method="average")
+    assert clusterability_test(feats, tree, 18) == 1
+    labels, info = cluster_layer(feats, 18, 0.2)
+    assert labels.tolist() == [0, 0, 0] and info["by"] == "test"
