@@ -150,3 +150,10 @@ def test_cli_prints_the_table_and_writes_json_and_histogram(tmp_path, capsys):
     assert not list(out.glob("*.part"))
     assert cli.main(["significance", str(path), "--method", "modularity", "--k", "3", "--out", str(out)]) == 2
     assert "--k applies to --method spectral only" in capsys.readouterr().err
+
+
+def test_modularity_is_tested_in_its_own_direction():
+    net = _planted_net(noise=0.05)
+    res = significance(net, method="modularity", n_shuffles=5, seed=0)
+    assert res.statistic == "modularity" and res.direction == "higher" and res.clean == "condense"
+    assert res.true_value > max(res.null_values) and res.p == pytest.approx(1 / 6) and res.z > 0
