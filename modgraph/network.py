@@ -203,10 +203,9 @@ class LayeredNetwork:
             if layer.bias.shape != (layer.n_out,):
                 raise FormatError(where, f"layer {i} bias", f"shape ({layer.n_out},)", f"shape {layer.bias.shape}")
             for name, arr in (("weight", layer.weight.data), ("bias", layer.bias)):
-                bad = ~np.isfinite(arr)
-                if bad.any():
+                if not np.isfinite(arr).all():           # one pass; count only on failure
                     raise FormatError(where, f"layer {i} {name}", "finite values",
-                                      f"{int(bad.sum())} NaN/Inf value(s)")
+                                      f"{int((~np.isfinite(arr)).sum())} NaN/Inf value(s)")
             if layer.unit_names is not None and len(layer.unit_names) != layer.n_out:
                 raise FormatError(where, f"layer {i} unit names", f"{layer.n_out} names",
                                   f"{len(layer.unit_names)}")
