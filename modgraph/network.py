@@ -203,7 +203,9 @@ class LayeredNetwork:
             if layer.bias.shape != (layer.n_out,):
                 raise FormatError(where, f"layer {i} bias", f"shape ({layer.n_out},)", f"shape {layer.bias.shape}")
             for name, arr in (("weight", layer.weight.data), ("bias", layer.bias)):
-                if not np.isfinite(arr).all():           # one pass; count only on failure
+                with np.errstate(over="ignore", invalid="ignore"):   # a NaN/Inf makes the sum non-finite
+                    suspect = not np.isfinite(arr.sum())
+                if suspect and not np.isfinite(arr).all():
                     raise FormatError(where, f"layer {i} {name}", "finite values",
                                       f"{int((~np.isfinite(arr)).sum())} NaN/Inf value(s)")
             if layer.unit_names is not None and len(layer.unit_names) != layer.n_out:

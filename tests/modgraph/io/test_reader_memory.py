@@ -33,3 +33,17 @@ def test_peak_memory_of_a_load_is_close_to_the_result(tmp_path, fmt):
     tracemalloc.stop()
     assert back.summary()["n_edges"] == net.summary()["n_edges"]
     assert peak < 1.2 * result_bytes, (peak, result_bytes)
+
+
+def test_fast_finite_check_accepts_huge_finite_weights_and_still_counts_nan(tmp_path):
+    import warnings
+
+    from modgraph.errors import FormatError
+    w = np.full((2, 3), 3e38, np.float32)                     # the float32 sum overflows; the values are finite
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save(LayeredNetwork([Layer.from_dense(w)]), tmp_path / "big.h5")
+        assert load(tmp_path / "big.h5").layers[0].dense().max() == np.float32(3e38)
+    w[1, 2] = np.nan
+    with pytest.raises(FormatError, match=r"layer 0 weight: expected finite values, found 1 NaN/Inf value\(s\)"):
+        LayeredNetwork([Layer.from_dense(w)])
