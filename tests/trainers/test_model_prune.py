@@ -11,6 +11,15 @@ from trainers.tasks import load_task
 from trainers.train import TrainConfig, _adam, bce, evaluate, train
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny matrices: one torch thread (two threads thrash on the shared 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def table():
     x, y = load_task("[4,2,4]").truth_table()
