@@ -18,7 +18,7 @@ from modgraph.network import Layer
 
 __all__ = ["Chain", "dense_to_csr"]
 
-_ROWS_PER_BLOCK = 512
+_BLOCK_ENTRIES = 2**19          # entries per row block: temporaries of a few MB whatever the width
 
 
 class Chain:
@@ -129,7 +129,10 @@ def dense_to_csr(w: np.ndarray) -> sp.csr_matrix:
     """
     n_out, n_in = w.shape
     indptr = np.zeros(n_out + 1, np.int64)
-    np.cumsum(np.count_nonzero(w, axis=1), out=indptr[1:])
+    rows = max(1, _BLOCK_ENTRIES // max(n_in, 1))
+    for r in range(0, n_out, rows):                           # per block: a small boolean temporary
+        indptr[r + 1:r + 1 + rows] = np.count_nonzero(w[r:r + rows], axis=1)
+    np.cumsum(indptr, out=indptr)
     nnz = int(indptr[-1])
     dtype = w.dtype if w.dtype.kind == "f" else np.float64
     columns = np.arange(n_in, dtype=np.int32)
@@ -141,10 +144,10 @@ def dense_to_csr(w: np.ndarray) -> sp.csr_matrix:
     else:
         # in place, the write position never passes the block being read (copied first if shifted)
         data = w.reshape(-1)[:nnz] if owned else new_array(nnz, dtype)
-        full = np.tile(columns, min(_ROWS_PER_BLOCK, n_out))
-        for r in range(0, n_out, _ROWS_PER_BLOCK):
-            block = np.ascontiguousarray(w[r:r + _ROWS_PER_BLOCK])
-            lo, hi = indptr[r], indptr[min(r + _ROWS_PER_BLOCK, n_out)]
+        full = np.tile(columns, min(rows, n_out))
+        for r in range(0, n_out, rows):
+            block = np.ascontiguousarray(w[r:r + rows])
+            lo, hi = indptr[r], indptr[min(r + rows, n_out)]
             if hi - lo == block.size:                          # a block without zeros: no masking
                 if not (owned and lo == r * n_in):
                     data[lo:hi] = block.reshape(-1)

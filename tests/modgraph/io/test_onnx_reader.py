@@ -185,11 +185,14 @@ def test_branch_is_refused_naming_both_consumers(tmp_path):
         load(tmp_path / "b.onnx")
 
 
+@pytest.mark.parametrize("block_entries", [100, 2**19], ids=["many-blocks", "one-block"])
 @pytest.mark.parametrize("density", [1.0, 0.9999, 0.8, 0.3, 0.0])
-def test_dense_to_csr_equals_scipy_for_every_layout_and_density(density):
+def test_dense_to_csr_equals_scipy_for_every_layout_and_density(density, block_entries, monkeypatch):
     from scipy import sparse
 
+    from modgraph.io import _chain
     from modgraph.io._chain import dense_to_csr
+    monkeypatch.setattr(_chain, "_BLOCK_ENTRIES", block_entries)           # 100: two rows per block
     rng = np.random.default_rng(7)
     w = (rng.normal(size=(1300, 37)) * (rng.random((1300, 37)) < density)).astype(np.float32)
     w[700, 3] = w[1299, 36] = 0.0                         # zeros in some blocks only: in-place shifting
