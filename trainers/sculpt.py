@@ -187,18 +187,8 @@ def sculpt_grid(x, y, widths, *, config: SculptConfig = SculptConfig(), seed: in
         dense_rec = _records("dense", dense, [acc], [loss], epochs=config.train.epochs)[0]
         timings["dense_s"] = time.perf_counter() - t0
         pus = list(config.unit_steps) or [None]
-        units = dense.repeat(len(pus))
-        unit_runs = [{"pct": 0.0, "accuracy": acc, "loss": loss, "history": []} for _ in pus]
-        retrain = [None] * len(pus)
         t0 = time.perf_counter()
-        if config.unit_steps:
-            unit_runs = search(units, x, y, phase="unit", start=[0.0] * len(pus), steps=pus,
-                               p_min=100.0 / dense.n_hidden, accuracy=[acc] * len(pus), loss=[loss] * len(pus),
-                               config=config, seed=seed * 7 + 1, bar=bar)
-            r_acc, r_loss = train(units, x, y, config.train, seed=seed * 7 + 2)
-            retrain = _records("retrain", units, r_acc, r_loss)
-            for i, run in enumerate(unit_runs):
-                run["accuracy"], run["loss"] = float(r_acc[i]), float(r_loss[i])
+        units, unit_runs, retrain = _unit_phase(dense, acc, loss, x, y, config, seed, bar)
         timings["unit_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         pes = list(config.edge_steps)
@@ -209,12 +199,7 @@ def sculpt_grid(x, y, widths, *, config: SculptConfig = SculptConfig(), seed: in
                            accuracy=[unit_runs[i]["accuracy"] for i, _ in slot],
                            loss=[unit_runs[i]["loss"] for i, _ in slot], config=config, seed=seed * 7 + 3, bar=bar)
         timings["edge_s"] = time.perf_counter() - t0
-    final = _records("final", edges, [r["accuracy"] for r in edge_runs], [r["loss"] for r in edge_runs])
-    grid = [{"pu": pus[i], "pe": pes[j], "edges": final[k]["edges"], "sparsity": final[k]["sparsity"],
-             "units": final[k]["units"], "accuracy": edge_runs[k]["accuracy"],
-             "meets_gate": edge_runs[k]["accuracy"] >= config.gate, "unit_pct": unit_runs[i]["pct"],
-             "edge_pct": edge_runs[k]["pct"], "trainings": len(unit_runs[i]["history"]) + len(edge_runs[k]["history"])}
-            for k, (i, j) in enumerate(slot)]
+    grid = _grid_table(edges, slot, pus, pes, unit_runs, edge_runs, config.gate)
     k = _choose(grid, slot, len(pus), len(pes))
     i, j = slot[k]
     history = ([dense_rec] + unit_runs[i]["history"] + ([retrain[i]] if retrain[i] else [])
@@ -222,6 +207,32 @@ def sculpt_grid(x, y, widths, *, config: SculptConfig = SculptConfig(), seed: in
     return GridResult(net=edges.select([k]), pu=pus[i], pe=pes[j], accuracy=edge_runs[k]["accuracy"],
                       loss=edge_runs[k]["loss"], meets_gate=grid[k]["meets_gate"], history=history, grid=grid,
                       epochs=config.train.epochs, timings=timings)
+
+
+def _unit_phase(dense, acc, loss, x, y, config, seed, bar):
+    """The unit searches (one per Pu, in lockstep) and the one retraining of each result."""
+    n = max(1, len(config.unit_steps))
+    units = dense.repeat(n)
+    if not config.unit_steps:                       # edge-only baseline: start from the dense net
+        return units, [{"pct": 0.0, "accuracy": acc, "loss": loss, "history": []}], [None]
+    runs = search(units, x, y, phase="unit", start=[0.0] * n, steps=list(config.unit_steps),
+                  p_min=100.0 / dense.n_hidden, accuracy=[acc] * n, loss=[loss] * n, config=config,
+                  seed=seed * 7 + 1, bar=bar)
+    r_acc, r_loss = train(units, x, y, config.train, seed=seed * 7 + 2)
+    for i, run in enumerate(runs):
+        run["accuracy"], run["loss"] = float(r_acc[i]), float(r_loss[i])
+    return units, runs, _records("retrain", units, r_acc, r_loss)
+
+
+def _grid_table(edges, slot, pus, pes, unit_runs, edge_runs, gate) -> list[dict]:
+    """One row per (Pu, Pe) cell: the final network's size and accuracy, the search lengths."""
+    final = _records("final", edges, [r["accuracy"] for r in edge_runs], [r["loss"] for r in edge_runs])
+    return [{"pu": pus[i], "pe": pes[j], "edges": final[k]["edges"], "sparsity": final[k]["sparsity"],
+             "units": final[k]["units"], "accuracy": edge_runs[k]["accuracy"],
+             "meets_gate": edge_runs[k]["accuracy"] >= gate, "unit_pct": unit_runs[i]["pct"],
+             "edge_pct": edge_runs[k]["pct"],
+             "rounds": len(unit_runs[i]["history"]) + len(edge_runs[k]["history"])}
+            for k, (i, j) in enumerate(slot)]
 
 
 def _choose(grid, slot, n_pu, n_pe) -> int:

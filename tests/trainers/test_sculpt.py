@@ -105,6 +105,17 @@ def test_sculpted_exemplars_are_exact_and_at_least_97_percent_sparse(sculpted, n
 def test_grid_is_reproducible_for_a_seed():
     task = load_task("[4,2,4]")
     x, y = task.truth_table()
-    cfg = SculptConfig(train=task_train_config(task, 1), unit_steps=(30.0, 20.0), edge_steps=(2.0, 1.0))
+    cfg = SculptConfig(train=task_train_config(task, 1), unit_steps=(30.0, 20.0), edge_steps=(5.0, 4.0))
     a, b = (sculpt_grid(x, y, [4, 12, 4], config=cfg, seed=3) for _ in range(2))
     assert torch.equal(a.net.theta, b.net.theta) and a.history == b.history and a.grid == b.grid
+
+
+def test_edge_only_baseline_prunes_from_the_dense_net():
+    task = load_task("[4,2,4]")
+    x, y = task.truth_table()
+    cfg = SculptConfig(train=task_train_config(task, 1), unit_steps=(), edge_steps=(10.0, 5.0))
+    res = sculpt_grid(x, y, [4, 12, 4], config=cfg, seed=0)
+    assert res.pu is None and [g["pu"] for g in res.grid] == [None, None]
+    assert [h["phase"] for h in res.history][:2] == ["dense", "edge"]
+    assert res.history[1]["target"] == res.pe                 # the first target: 0 % + Pe
+    assert res.meets_gate and res.sparsity > 50.0
