@@ -11,7 +11,7 @@ and CPU time of the first load in a fresh process; wall time of 3 further loads 
 process ("warm": memory already mapped, so the VM's first-touch page cost is left out); and
 peak memory of the first load; each with its ratio to the raw baseline. Writes every run as JSON.
 
-    .venv/bin/python benchmarks/load.py [--repeats 5] [--density 1.0] [--out benchmarks/results/load.json]
+    .venv/bin/python benchmarks/load.py [--repeats 5] [--density 1.0] [--out out/benchmarks/load.json]
 """
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--density", type=float, default=1.0, help="fraction of weights kept (1.0: dense)")
-    p.add_argument("--out", default="benchmarks/results/load.json")
+    p.add_argument("--out", default="out/benchmarks/load.json")
     p.add_argument("--child", nargs=2, metavar=("METHOD", "PATH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
