@@ -8,10 +8,15 @@ through; elementwise ``Add``/``Sub``/``Mul``/``Div`` with a constant and ``Batch
 are folded exactly into the neighbouring layer (into its outputs before its activation, into
 the next layer's inputs after it; input preprocessing thus lands in the first layer). A
 classifier head (``ArgMax``, ``ZipMap``, ``Concat``, skl2onnx's ``Sub``+``Concat``) ends the
-chain; the ops it holds are listed in ``metadata["onnx"]["ignored_head_ops"]``. Anything
-else (``Conv``, a branch, an unknown op) raises :class:`~modgraph.errors.UnsupportedOpError`
-naming the node and op and listing the supported ops. Weights from sparse initializers keep
-exactly their stored entries; dense weights keep their non-zero entries.
+chain; the ops it holds are listed in ``metadata["onnx"]["ignored_head_ops"]``. An op
+outside the registry (``Conv``, ``LSTM``, ...) raises :class:`~modgraph.errors.UnsupportedOpError`
+naming the node and op and listing the supported ops; a branch, a cycle, ``Gemm(transA=1)``
+or widths that do not chain raise :class:`~modgraph.errors.FormatError` naming the node.
+Weights from sparse initializers keep exactly their stored entries; dense weights keep their
+non-zero entries. Weights are read from the file only when their layer is built (the
+protobuf is parsed without them, see ``_onnx_skeleton``), and external data must lie inside
+the model's folder. Files written by :func:`modgraph.io.export_onnx` get back their metadata,
+input and unit names.
 
 Examples
 --------

@@ -9,7 +9,8 @@ edge set, so a kept weight may be exactly 0), or a ``mask`` tensor beside the we
 checkpoint dict holding the state dict under ``state_dict``/``model_state_dict``/``model``
 is unwrapped. A state dict stores no activations: ``activations`` names them, by default
 ``relu`` for hidden layers and ``identity`` for the last (recorded in the metadata).
-BatchNorm buffers are refused: their place relative to the activations is not stored.
+Every entry must belong to a linear layer (nothing is silently ignored); BatchNorm buffers
+are refused: their place relative to the activations is not stored.
 
 Examples
 --------
