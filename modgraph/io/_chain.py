@@ -134,7 +134,7 @@ def dense_to_csr(w: np.ndarray) -> sp.csr_matrix:
         indptr[r + 1:r + 1 + rows] = np.count_nonzero(w[r:r + rows], axis=1)
     np.cumsum(indptr, out=indptr)
     nnz = int(indptr[-1])
-    dtype = w.dtype if w.dtype.kind == "f" else np.float64
+    dtype = np.result_type(w.dtype, np.float32)               # float16 and ints widen (scipy has no float16)
     columns = np.arange(n_in, dtype=np.int32)
     owned = w.flags.c_contiguous and w.flags.writeable and w.dtype == dtype and 4 * nnz >= 3 * w.size
     indices = new_array(nnz, np.int32)

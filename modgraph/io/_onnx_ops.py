@@ -53,7 +53,7 @@ def _weight(chain, name: str, place: str, *, transpose: bool) -> sp.csr_matrix:
     if sp.issparse(m):
         m = (m.T if transpose else m).tocsr()
         m.sort_indices()
-        return m if m.dtype.kind == "f" else m.astype(np.float64)
+        return m
     return dense_to_csr(m.T if transpose else m)
 
 

@@ -214,6 +214,7 @@ class Constants:
             dense = np.zeros(dims, values.dtype)
             dense[coords[0]] = values
             return dense
+        values = values.astype(np.result_type(values.dtype, np.float32), copy=False)    # scipy has no float16
         m = sp.csr_matrix((values, (coords[0], coords[1])), shape=dims)
         if m.nnz != nnz:
             raise self.fail(f"{place} indices", "distinct positions", f"{nnz - m.nnz} repeated position(s)")

@@ -218,3 +218,20 @@ def test_skeleton_parse_equals_full_parse_without_raw_data(tmp_path):
             t.ClearField("raw_data")
     assert onnx.load_model_from_string(skeleton) == full
     assert len(skeleton) <= len(raw) - sum(length for _, length in ranges.values())
+
+
+def test_float16_dense_and_sparse_weights_widen_to_float32(tmp_path):
+    w = np.array([[1.5, 0.0, -2.0], [0.25, 4.0, 0.0]], np.float16)                       # (out, in)
+    dense = numpy_helper.from_array(w, "W")
+    sparse = helper.make_sparse_tensor(numpy_helper.from_array(np.array([2.0, -1.0], np.float16), "V"),
+                                       numpy_helper.from_array(np.array([0, 3], np.int64), "V_i"), [2, 2])
+    nodes = [helper.make_node("Cast", ["x"], ["c"], to=TensorProto.FLOAT16),
+             helper.make_node("Gemm", ["c", "W"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("MatMul", ["r", "V"], ["y"])]
+    onnx.save(_model(nodes, [dense], in_shape=[None, 3], sparse=[sparse]), tmp_path / "h.onnx")
+    net = read_onnx(tmp_path / "h.onnx")
+    assert [l.weight.dtype for l in net.layers] == [np.float32, np.float32]
+    np.testing.assert_array_equal(net.layers[0].dense(), w.astype(np.float32))
+    np.testing.assert_array_equal(net.layers[1].dense(), [[2.0, 0.0], [0.0, -1.0]])
+    x = np.array([[1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(net.forward(x), np.maximum(x @ w.T.astype(np.float64), 0) @ [[2.0, 0.0], [0.0, -1.0]])
