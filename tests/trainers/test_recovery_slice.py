@@ -36,10 +36,10 @@ def test_negative_control_reuse_with_one_hidden_layer(tmp_path):
 
 def _dense_and_unit_pruned(task, widths, seed=0):
     x, y = (torch.as_tensor(v) for v in task.truth_table())
-    cfg = SculptConfig(train=task_train_config(task, len(widths) - 2, epochs=40))
+    cfg = SculptConfig(train=task_train_config(task, len(widths) - 2))
     from trainers.model import MaskedMLP
     net = MaskedMLP(widths, seed=seed)
-    acc, loss = train(net, x, y, cfg.train, seed=seed)
+    acc, loss = train(net, x, y, task_train_config(task, len(widths) - 2, epochs=40), seed=seed)
     dense = to_network(net)
     units = net.repeat(1)
     search(units, x, y, phase="unit", start=[0.0], steps=[20.0], p_min=100.0 / net.n_hidden,
