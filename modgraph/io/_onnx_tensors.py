@@ -34,24 +34,29 @@ class Constants:
 
     def __init__(self, graph, path: Path, raw_ranges: dict | None = None):
         self.path, self.folder = path, path.parent
-        self._proto: dict[str, object] = {t.name: t for t in graph.initializer}
         ranges = raw_ranges or {}                  # raw_data cut out by the skeleton reader: read from the file
-        self._ranges = {id(t): ranges[t.name] for t in graph.initializer
-                        if t.name in ranges and not t.HasField("raw_data")}
-        self._proto.update({s.values.name: s for s in graph.sparse_initializer})
-        self.producers: set[int] = set()           # ids of nodes that only compute constants
-        for node in graph.node:
+        # name -> (kind, proto, byte range in the file or None). Protobuf wrappers are never keyed by
+        # id(): upb creates them on access, so an id can be reused by another message.
+        self._proto: dict[str, tuple] = {}
+        for t in graph.initializer:
+            if t.name in self._proto:
+                raise self.fail(f"initializer {t.name!r}", "unique initializer names", "a second one")
+            self._proto[t.name] = ("tensor", t, None if t.HasField("raw_data") else ranges.get(t.name))
+        self._proto.update({s.values.name: ("sparse", s, None) for s in graph.sparse_initializer})
+        self.producers: set[int] = set()           # indices of nodes that only compute constants
+        nodes = list(graph.node)
+        for i, node in enumerate(nodes):
             if node.op_type == "Constant" and len(node.output) == 1:
-                self._proto[node.output[0]] = node
-                self.producers.add(id(node))
+                self._proto[node.output[0]] = ("node", node, None)
+                self.producers.add(i)
         changed = True
         while changed:                             # Identity(constant) chains, as legacy torch de-duplicates
             changed = False
-            for node in graph.node:
-                if (node.op_type == "Identity" and id(node) not in self.producers and len(node.input) == 1
+            for i, node in enumerate(nodes):
+                if (node.op_type == "Identity" and i not in self.producers and len(node.input) == 1
                         and node.input[0] in self._proto and len(node.output) == 1):
                     self._proto[node.output[0]] = self._proto[node.input[0]]
-                    self.producers.add(id(node))
+                    self.producers.add(i)
                     changed = True
 
     def __contains__(self, name: str) -> bool:
@@ -80,10 +85,10 @@ class Constants:
     def _get(self, name: str, place: str):
         """Convert on every use (no cache: a weight is used once, and keeping arrays would hold
         a second copy of every weight until the whole model is read)."""
-        proto = self._proto[name]
-        if isinstance(proto, TensorProto):
-            return self._dense(proto, place)
-        if hasattr(proto, "indices"):              # SparseTensorProto
+        kind, proto, byte_range = self._proto[name]
+        if kind == "tensor":
+            return self._dense(proto, place, byte_range)
+        if kind == "sparse":
             return self._sparse(proto, place)
         return self._constant_node(proto, place)
 
@@ -103,7 +108,7 @@ class Constants:
                         f"attribute {attr.name!r}")
 
     # -- dense tensors --------------------------------------------------------------------------
-    def _dense(self, t: TensorProto, place: str) -> np.ndarray:
+    def _dense(self, t: TensorProto, place: str, byte_range=None) -> np.ndarray:
         dtype = _DTYPES.get(t.data_type)
         if dtype is None:
             raise self.fail(place, "a numeric tensor (" + ", ".join(
@@ -115,8 +120,8 @@ class Constants:
         n = math.prod(dims)
         if t.data_location == TensorProto.EXTERNAL:
             flat = self._external(t, dtype, n, place)
-        elif id(t) in self._ranges:
-            offset, length = self._ranges[id(t)]
+        elif byte_range is not None:
+            offset, length = byte_range
             itemsize = np.dtype(dtype).itemsize
             self._check_count(place, dims, n, length // itemsize, length % itemsize)
             flat = self._read_at(self.path, offset, n, dtype, place)

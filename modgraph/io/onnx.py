@@ -66,8 +66,8 @@ def read_onnx(path) -> LayeredNetwork:
     if not model.HasField("graph") or not len(model.graph.node):
         raise FormatError(path, "ONNX graph", "a graph with nodes", "no graph or no nodes")
     consts = Constants(model.graph, path, None if skeleton is None else skeleton[1])
-    indexed = [(i, n) for i, n in enumerate(model.graph.node) if id(n) not in consts.producers]
-    _check_acyclic([n for _, n in indexed], consts, path)
+    indexed = [(i, n) for i, n in enumerate(model.graph.node) if i not in consts.producers]
+    _check_acyclic(indexed, path)
     chain = Chain(consts, path, *_real_input(model.graph, consts, path))
     _walk(chain, indexed, consts, {o.name for o in model.graph.output}, path)
     meta, input_names, unit_names, alphas = _modgraph_props(model, path)
@@ -84,34 +84,35 @@ def _node_place(node, index: int | None = None) -> str:
     return f"node {name!r} ({node.op_type})"
 
 
-def _check_acyclic(nodes, consts, path) -> None:
-    """Kahn's algorithm over tensor dependencies: every node must become ready."""
+def _check_acyclic(indexed, path) -> None:
+    """Kahn's algorithm over tensor dependencies (nodes by graph index): every node must become ready."""
+    nodes = dict(indexed)
     producer = {}
-    for node in nodes:
+    for k, node in indexed:
         for out in node.output:
             if not out:                            # an omitted optional output
                 continue
             if out in producer:
-                raise FormatError(path, _node_place(node), f"a single producer of tensor {out!r}",
-                                  f"also produced by {_node_place(producer[out])}")
-            producer[out] = node
-    waiting = {id(n): {i for i in n.input if i in producer} for n in nodes}
-    ready = [n for n in nodes if not waiting[id(n)]]
+                raise FormatError(path, _node_place(node, k), f"a single producer of tensor {out!r}",
+                                  f"also produced by {_node_place(nodes[producer[out]], producer[out])}")
+            producer[out] = k
+    waiting = {k: {i for i in n.input if i in producer} for k, n in indexed}
     consumers = {}
-    for n in nodes:
-        for i in waiting[id(n)]:
-            consumers.setdefault(i, []).append(n)
+    for k, needs in waiting.items():
+        for i in needs:
+            consumers.setdefault(i, []).append(k)
+    ready = [k for k, needs in waiting.items() if not needs]
     done = 0
     while ready:
-        node = ready.pop()
+        k = ready.pop()
         done += 1
-        for out in node.output:
+        for out in nodes[k].output:
             for c in consumers.get(out, ()):
-                waiting[id(c)].discard(out)
-                if not waiting[id(c)]:
+                waiting[c].discard(out)
+                if not waiting[c]:
                     ready.append(c)
     if done != len(nodes):
-        stuck = [_node_place(n) for n in nodes if waiting[id(n)]]
+        stuck = [_node_place(nodes[k], k) for k, needs in waiting.items() if needs]
         raise FormatError(path, "ONNX graph", "an acyclic graph (a DAG)",
                           f"a cycle through {', '.join(stuck[:5])}" + (" ..." if len(stuck) > 5 else ""))
 

@@ -143,6 +143,8 @@ def test_other_malformed_graphs(tmp_path):
         "dup.onnx": ([helper.make_node("Relu", ["x"], ["y"], name="a"), helper.make_node("Relu", ["x"], ["y"], name="b")],
                      [], r"node 'b' \(Relu\): expected a single producer of tensor 'y', found also produced by node 'a'"),
     }
+    cases["twice.onnx"] = ([helper.make_node("Gemm", ["x", "W"], ["y"], transB=1)], [w, w],
+                           r"initializer 'W': expected unique initializer names, found a second one")
     for name, (nodes, inits, message) in cases.items():
         onnx.save(_model(nodes, inits), tmp_path / name)
         with pytest.raises(FormatError, match=message):

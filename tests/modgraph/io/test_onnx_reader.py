@@ -235,3 +235,20 @@ def test_float16_dense_and_sparse_weights_widen_to_float32(tmp_path):
     np.testing.assert_array_equal(net.layers[1].dense(), [[2.0, 0.0], [0.0, -1.0]])
     x = np.array([[1.0, 2.0, 3.0]])
     np.testing.assert_allclose(net.forward(x), np.maximum(x @ w.T.astype(np.float64), 0) @ [[2.0, 0.0], [0.0, -1.0]])
+
+
+def test_initializers_listed_as_inputs_and_identity_deduplicated_constants(tmp_path):
+    m = _torch_mlp(bias=True, seed=5)
+    x = torch.randn(4, 3, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, (x,), str(tmp_path / "k.onnx"), dynamo=False, keep_initializers_as_inputs=True,
+                          input_names=["x"], dynamic_axes={"x": {0: "n"}})
+    assert len(onnx.load(tmp_path / "k.onnx").graph.input) > 1                  # weights listed as inputs too
+    np.testing.assert_allclose(load(tmp_path / "k.onnx").forward(x.reshape(4, -1).numpy()),
+                               m(x).detach().numpy(), atol=1e-5)
+    w = numpy_helper.from_array(np.array([[1.0, -1.0], [2.0, 0.5]], np.float32), "W")
+    nodes = [helper.make_node("Identity", ["W"], ["W_alias"]), helper.make_node("Identity", ["W_alias"], ["W2"]),
+             helper.make_node("Gemm", ["x", "W2"], ["y"], transB=1)]
+    net = _ort_vs_ours(_model(nodes, [w], in_shape=[None, 2]), tmp_path / "i.onnx", np.eye(2, dtype=np.float32))
+    assert net.layers[0].dense().tolist() == [[1.0, -1.0], [2.0, 0.5]]
