@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from modgraph.errors import FormatError
 from trainers.train import TrainConfig
 
 __all__ = ["task_train_config", "DEFAULTS"]
@@ -27,20 +26,11 @@ _KINDS = {"lr": float, "batch_size": int, "epochs": int}
 
 
 def _pick(task, key, depth):
-    block = task.spec.get("training", {})
-    if not isinstance(block, dict):
-        raise FormatError(task.id, "training", "an object {lr, batch_size, epochs}", type(block).__name__)
-    unknown = sorted(set(block) - set(_KINDS))
-    if unknown:
-        raise FormatError(task.id, f"training.{unknown[0]}", "one of " + ", ".join(sorted(_KINDS)), "an unknown key")
-    value = block.get(key, DEFAULTS[key])
+    """The value for ``depth`` hidden layers (the spec's block was validated by parse_task)."""
+    value = task.spec.get("training", {}).get(key, DEFAULTS[key])
     if isinstance(value, dict):
         value = value.get(str(depth), DEFAULTS[key])
-    kind = _KINDS[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
-            kind is int and value != int(value)):
-        raise FormatError(task.id, f"training.{key}", f"a positive {kind.__name__}", repr(value))
-    return kind(value)
+    return _KINDS[key](value)
 
 
 def task_train_config(task, n_hidden_layers: int, **overrides) -> TrainConfig:

@@ -143,3 +143,16 @@ def test_task_specs_and_ground_truth_need_no_torch():
             "gt = load_task('both').ground_truth(); print(gt['name'], gt['input_groups'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "both [[0, 1], [2, 3], [4, 5]]"
+
+
+@pytest.mark.parametrize("training, match", [
+    ({"lr": -0.1}, r"training\.lr: expected a positive number, found -0\.1"),
+    ({"epochs": {"2": 2.5}}, r"training\.epochs\.2: expected a positive integer, found 2\.5"),
+    ({"epochs": {"two": 5}}, r"training\.epochs\.two: expected a number of hidden layers as key"),
+    ({"momentum": 0.9}, r"training\.momentum: expected one of lr, batch_size, epochs, found an unknown key"),
+])
+def test_training_block_is_validated_with_the_spec(tmp_path, training, match):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(_spec({"f": {"gate": "OR", "args": ["x1", "x2"]}}, training=training)))
+    with pytest.raises(FormatError, match=r"t\.json: " + match):
+        read_task(path)

@@ -111,6 +111,7 @@ def parse_task(spec: dict, *, source=None) -> BooleanTask:
         if out not in functions and out not in inputs:
             raise FormatError(where, f"outputs[{k}]", "a defined function or input name", f"undefined name {out!r}")
     groups = _groups(spec.get("output_groups"), len(outputs), where)
+    _training(spec.get("training", {}), where)
     ident = spec.get("id")
     if not isinstance(ident, str) or not ident:
         raise FormatError(where, "id", "a task identifier string such as '[4,2,4]'", repr(ident))
@@ -192,6 +193,25 @@ def _topological(functions, inputs, where) -> list[str]:
     for name in functions:
         visit(name, [])
     return order
+
+
+def _training(block, where) -> None:
+    """``training``: lr / batch_size / epochs, each a positive number or {"<hidden layers>": number}."""
+    kinds = {"lr": (float, "a positive number"), "batch_size": (int, "a positive integer"),
+             "epochs": (int, "a positive integer")}
+    if not isinstance(block, dict):
+        raise FormatError(where, "training", "an object {lr, batch_size, epochs}", type(block).__name__)
+    for key, value in block.items():
+        if key not in kinds:
+            raise FormatError(where, f"training.{key}", "one of " + ", ".join(kinds), "an unknown key")
+        kind, want = kinds[key]
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for depth, v in items:
+            place = f"training.{key}" + (f".{depth}" if depth is not None else "")
+            if depth is not None and not (isinstance(depth, str) and depth.isdigit()):
+                raise FormatError(where, place, "a number of hidden layers as key, such as \"2\"", repr(depth))
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or (kind is int and v != int(v)):
+                raise FormatError(where, place, want, repr(v))
 
 
 def _groups(groups, m, where):
