@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from modgraph.errors import ModgraphError
 
@@ -57,6 +58,8 @@ def _config(args):
         _check(args, name, lambda v: v >= 0, "a number >= 0")
     _check(args, "gate", lambda v: 0 < v <= 1, "a fraction in (0, 1]")
     hidden = _widths(args.hidden)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out: expected a folder, found the file {args.out!r}")
     task = load_task(args.task)
     if args.grid and (args.pu or args.pe):
         raise UsageError("--grid runs the spec's full (Pu, Pe) grid; drop --pu/--pe or drop --grid")

@@ -98,6 +98,13 @@ def test_cli_bad_options_write_nothing(tmp_path, capsys, argv, message):
     assert not out.exists()
 
 
+def test_cli_refuses_an_out_path_that_is_a_file(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("keep")
+    assert main(["boolean", "--task", "[4,2,4]", "--out", str(target)]) == 2
+    assert "--out: expected a folder, found the file" in capsys.readouterr().err and target.read_text() == "keep"
+
+
 def test_cli_bad_spec_file_names_file_and_problem(tmp_path, capsys):
     spec = tmp_path / "cyc.json"
     spec.write_text(json.dumps({"id": "[c]", "inputs": 2, "outputs": ["f"], "functions": {
