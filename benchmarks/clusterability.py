@@ -175,6 +175,13 @@ def report(args) -> None:
                      for r in rs]
         body.append("")
     body += _lesion_lines(out, args.seeds, args.k)
+    for title, log in (("Random-init calibration (`benchmarks/random_init_ncut.py`)", "random_init_ncut.log"),
+                       ("Speed against scikit-learn (`benchmarks/significance_vs_sklearn.py`)",
+                        "significance_vs_sklearn.log")):
+        path = out.parent / log
+        if path.exists() and path.read_text().strip():
+            lines = [l for l in path.read_text().splitlines() if l.strip() and "it/s]" not in l and "s/it]" not in l]
+            body += [f"**{title}**", "", "```"] + lines + ["```", ""]
     text = "\n".join(body)
     print(text)
     _write_section(Path(args.results), text)
