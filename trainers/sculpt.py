@@ -98,6 +98,23 @@ def _candidates(net, slots, targets, phase, x, y):
     return cand
 
 
+_UNTRAINED = {"accuracy": None, "loss": None, "edges": None, "units": None, "sparsity": None}
+
+
+def _advance(s: dict, rec: dict, phase: str, target: float, rnd: int, gate: float, p_min: float) -> None:
+    """Record one round of one search and apply spec §4.3: accept, or revert and halve, or stop."""
+    ok = rec["accuracy"] is not None and rec["accuracy"] >= gate
+    s["history"].append({**rec, "phase": phase, "round": rnd, "target": round(target, 6),
+                         "mode": "scheduled" if s["scheduled"] else "linear", "step": s["step"], "accepted": ok})
+    if ok:                                   # the step size is kept
+        s["pct"], s["accuracy"], s["loss"] = target, rec["accuracy"], rec["loss"]
+    elif s["step"] > p_min:                  # revert ('best' unchanged), linear mode, halve
+        s["scheduled"], s["step"] = False, max(s["step"] / 2.0, p_min)
+    else:
+        s["done"] = True
+    s["i"] += 1
+
+
 def search(net: MaskedMLP, x, y, *, phase: str, start, steps, p_min: float, accuracy, loss,
            config: SculptConfig, seed: int, bar=None):
     """Run one accept / revert / halve search per network of ``net`` (in place), in lockstep.
@@ -128,20 +145,7 @@ def search(net: MaskedMLP, x, y, *, phase: str, start, steps, p_min: float, accu
             if bar is not None:
                 bar.update(len(trainable))
         for k in active:
-            s = st[k]
-            rec = outcome.get(k, {"phase": phase, "accuracy": None, "loss": None, "edges": None, "units": None,
-                                  "sparsity": None})
-            ok = rec["accuracy"] is not None and rec["accuracy"] >= config.gate
-            s["history"].append({**rec, "round": rnd, "target": round(targets[k], 6),
-                                 "mode": "scheduled" if s["scheduled"] else "linear",
-                                 "step": s["step"], "accepted": ok})
-            if ok:
-                s["pct"], s["accuracy"], s["loss"] = targets[k], rec["accuracy"], rec["loss"]
-            elif s["step"] > p_min:
-                s["scheduled"], s["step"] = False, max(s["step"] / 2.0, p_min)
-            else:
-                s["done"] = True
-            s["i"] += 1
+            _advance(st[k], outcome.get(k, _UNTRAINED), phase, targets[k], rnd, config.gate, p_min)
         rnd += 1
         if bar is not None:
             bar.set_postfix(phase=phase, searching=sum(not s["done"] for s in st))
