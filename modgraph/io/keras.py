@@ -85,6 +85,7 @@ def _read(f: h5py.File, path: Path) -> LayeredNetwork:
         model_name = config["config"].get("name")
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise FormatError(path, "/ attribute 'model_config'", "JSON with config.layers", f"{err}") from err
+    _check_plain_chain(config["config"], layers, path)
     root = f["model_weights"] if isinstance(f.get("model_weights"), h5py.Group) else f
     chain = Chain(None, path, "input", None)
     for i, layer in enumerate(layers):
@@ -95,6 +96,35 @@ def _read(f: h5py.File, path: Path) -> LayeredNetwork:
     meta = {"keras": {"keras_version": _attr(f, "keras_version"), "backend": _attr(f, "backend"),
                       "model": model_name, "layers": [l.get("config", {}).get("name") for l in layers]}}
     return LayeredNetwork(chain.layers(), metadata=meta, source=str(path), source_format="keras-h5")
+
+
+def _check_plain_chain(cfg: dict, layers: list, path: Path) -> None:
+    """A functional model must be a plain chain: each layer fed by the one listed before it."""
+    if "input_layers" not in cfg:                  # Sequential: a chain by construction
+        return
+    names = [l.get("config", {}).get("name", l.get("name")) if isinstance(l, dict) else None for l in layers]
+    for i, layer in enumerate(layers):
+        inbound = _history_names(layer.get("inbound_nodes", []) if isinstance(layer, dict) else [])
+        expected = [names[i - 1]] if i else []
+        if inbound != expected:
+            raise FormatError(path, f"model_config layer {i} {names[i]!r}", "a plain chain of layers (input from "
+                              + (repr(expected[0]) if expected else "nothing") + ")", f"inputs {inbound}")
+    outputs = _history_names(cfg.get("output_layers", []))
+    if outputs != names[-1:]:
+        raise FormatError(path, "model_config output_layers", f"the last layer {names[-1]!r}", str(outputs))
+
+
+def _history_names(obj) -> list:
+    """Layer names an inbound-node structure refers to (Keras 3 keras_history, Keras 2 [name, i, j, ...])."""
+    if isinstance(obj, dict):
+        if "keras_history" in obj:
+            return [obj["keras_history"][0]]
+        return [n for v in obj.values() for n in _history_names(v)]
+    if isinstance(obj, list):
+        if len(obj) >= 3 and isinstance(obj[0], str) and isinstance(obj[1], int):
+            return [obj[0]]
+        return [n for v in obj for n in _history_names(v)]
+    return []
 
 
 def _apply(chain: Chain, layer: dict, root: h5py.Group, path: Path, i: int) -> None:

@@ -125,3 +125,32 @@ def test_keras3_onnx_export_loads_like_the_model(tmp_path):
     net = load(tmp_path / "k.onnx")
     assert net.source_format == "onnx" and [l.activation for l in net.layers] == ["tanh", "softmax"]
     np.testing.assert_allclose(net.forward(x), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_functional_chain_loads_and_a_non_chain_is_refused(tmp_path):
+    inp = keras.Input((5,), name="inp")
+    a = keras.layers.Dense(4, activation="relu", name="a")(inp)
+    out = keras.layers.Dense(3, name="b")(keras.layers.Dropout(0.1, name="drop")(a))
+    chain = keras.Model(inp, out)
+    x = np.random.default_rng(6).normal(size=(7, 5)).astype(np.float32)
+    np.testing.assert_allclose(load(_save(chain, tmp_path / "f.h5")).forward(x), chain.predict(x, verbose=0), atol=1e-5)
+
+    layers = [{"class_name": "Dense", "config": {"name": "a", "activation": "relu"}, "inbound_nodes": [[["in", 0, 0, {}]]]},
+              {"class_name": "Dense", "config": {"name": "b", "activation": "linear"},
+               "inbound_nodes": [[["in", 0, 0, {}]]]}]                       # b reads the input, not a
+    _keras2_file(tmp_path / "by.h5", layers, {"a": {"kernel": np.ones((3, 3))}, "b": {"kernel": np.ones((3, 3))}})
+    with h5py.File(tmp_path / "by.h5", "a") as f:
+        config = json.loads(f.attrs["model_config"])
+        config["class_name"] = "Functional"
+        config["config"].update(input_layers=[["in", 0, 0]], output_layers=[["b", 0, 0]])
+        f.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(FormatError, match=r"by\.h5: model_config layer 2 'b': expected a plain chain of layers "
+                       r"\(input from 'a'\), found inputs \['in'\]"):
+        load(tmp_path / "by.h5")
+
+
+def test_keras2_inbound_node_form_is_understood():
+    from modgraph.io.keras import _history_names
+    assert _history_names([[["fc1", 0, 0, {}]]]) == ["fc1"]
+    assert _history_names([{"args": [{"config": {"keras_history": ["fc1", 0, 0]}}], "kwargs": {"training": False}}]) \
+        == ["fc1"]
