@@ -8,11 +8,15 @@ Map of the package::
               ──export─► network.h5 + network.onnx + config.json
 
 - :mod:`trainers.tasks` — Boolean task specs (``data/tasks``), ``load_task``, ``list_tasks``.
-- :mod:`trainers.model` — ``MaskedMLP``, ``train``, ``evaluate``.
+- :mod:`trainers.model` — ``MaskedMLP``; :mod:`trainers.train` — ``train``, ``evaluate``.
 - :mod:`trainers.prune` — ``unit_saliency``, ``unit_masks``, ``edge_masks``.
 - :mod:`trainers.sculpt` — ``SculptConfig``, ``search``, ``sculpt_grid``.
 - :mod:`trainers.export` — ``to_network``, ``export_run``.
+- :mod:`trainers.config` — ``task_train_config``: a task's lr / batch / epochs per depth.
 - :mod:`trainers.cli` — the ``modgraph-train`` command.
+- Also: :mod:`trainers.demo` (``make demo``), :mod:`trainers.study` (many sculpted cells),
+  :mod:`trainers.tasks.mnist` and :mod:`trainers.clusterability` (MNIST tasks and the
+  clusterability papers' MLP).
 
 Method: Patil, Michael, Dovrolis, *Neural Sculpting*, NeurIPS 2023, arXiv 2305.18402.
 """
