@@ -24,7 +24,7 @@ import torch
 
 from trainers.model import MaskedMLP
 
-__all__ = ["TrainConfig", "train", "evaluate", "bce"]
+__all__ = ["TrainConfig", "train", "evaluate", "bce", "loss_gradient"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ def evaluate(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, log_eps: float = 
     return correct, bce(logits, y, log_eps).mean(dim=(1, 2))
 
 
+@torch.no_grad()
 def train(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, *, seed: int):
     """Train every network of ``net`` in place; keep each one's best epoch.
 
@@ -71,39 +72,63 @@ def train(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
     g = torch.Generator().manual_seed(int(seed))
     n_stack, n_rows = net.n_stack, x.shape[0]
     batch = min(int(config.batch_size), n_rows)
-    theta = net.theta.requires_grad_(True)
-    mask = net.mask
+    theta, mask = net.theta, net.mask
     m1, m2 = torch.zeros_like(theta), torch.zeros_like(theta)
-    best = theta.detach().clone()
+    best = theta.clone()
     best_acc = torch.full((n_stack,), -1.0, dtype=torch.float64)
     best_loss = torch.full((n_stack,), float("inf"))
-    b1, b2 = config.betas
     step = 0
     for _ in range(config.epochs):
         order = torch.rand(n_stack, n_rows, generator=g).argsort(dim=1)           # own shuffle per network
         xs = x[order] + config.noise_std * torch.randn(n_stack, n_rows, x.shape[1], generator=g)
         ys = y[order]
         for start in range(0, n_rows, batch):
-            xb, yb = xs[:, start:start + batch], ys[:, start:start + batch]
-            logits = net.hidden_and_logits(xb, theta * mask)[1]
-            loss = bce(logits, yb, config.log_eps).mean(dim=(1, 2)).sum()   # each network: its own mean
-            (grad,) = torch.autograd.grad(loss, theta)
+            grad = loss_gradient(net, theta * mask, xs[:, start:start + batch], ys[:, start:start + batch],
+                                 config.log_eps)
             step += 1
-            with torch.no_grad():
-                _adam(theta, grad, m1, m2, step, config, b1, b2)
-        with torch.no_grad():
-            acc, val = evaluate(net, x, y, config.log_eps)
-            better = (acc > best_acc) | ((acc >= best_acc) & (val <= best_loss))
-            best = torch.where(better.unsqueeze(1), theta, best)
-            best_acc = torch.where(better, acc, best_acc)
-            best_loss = torch.where(better, val, best_loss)
+            _adam(theta, grad.mul_(mask), m1, m2, step, config)
+        acc, val = evaluate(net, x, y, config.log_eps)
+        better = (acc > best_acc) | ((acc >= best_acc) & (val <= best_loss))
+        best = torch.where(better.unsqueeze(1), theta, best)
+        best_acc = torch.where(better, acc, best_acc)
+        best_loss = torch.where(better, val, best_loss)
     net.theta = best.mul_(mask)
     return best_acc, best_loss
 
 
-def _adam(theta, grad, m1, m2, step, config, b1, b2) -> None:
+def loss_gradient(net: MaskedMLP, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                  log_eps: float) -> torch.Tensor:
+    """∂/∂params of Σ_networks (each network's mean BCE on its batch), by explicit backprop.
+
+    ``params`` (S, D) are the effective (masked) parameters, ``x`` (S, B, n_in), ``y``
+    (S, B, n_out). Equal to autograd's gradient (tested); about half its overhead.
+    """
+    n_layers = len(net.slices)
+    inputs, pre = [x], []
+    h = x
+    for layer in range(n_layers):
+        h = torch.baddbmm(net.bias(layer, params).unsqueeze(1), h, net.weight(layer, params).transpose(1, 2))
+        if layer < n_layers - 1:
+            pre.append(h)
+            h = torch.relu(h)
+            inputs.append(h)
+    p = torch.sigmoid(h)
+    # d/dz of -(y log(p + ε) + (1 - y) log(1 - p + ε)) with dp/dz = p (1 - p), averaged per network
+    dz = ((1.0 - y) / (1.0 - p + log_eps) - y / (p + log_eps)) * (p * (1.0 - p)) / (y.shape[1] * y.shape[2])
+    grad = torch.empty_like(params)
+    for layer in range(n_layers - 1, -1, -1):
+        ws, bs, _, _ = net.slices[layer]
+        grad[:, ws] = torch.bmm(dz.transpose(1, 2), inputs[layer]).flatten(1)
+        grad[:, bs] = dz.sum(dim=1)
+        if layer:
+            dz = torch.bmm(dz, net.weight(layer, params)) * (pre[layer - 1] > 0)
+    return grad
+
+
+def _adam(theta, grad, m1, m2, step, config) -> None:
     """torch.optim.Adam's update (L2 weight decay added to the gradient), in place."""
-    grad = grad.add(theta, alpha=config.weight_decay)
+    b1, b2 = config.betas
+    grad = grad.add_(theta, alpha=config.weight_decay)
     m1.mul_(b1).add_(grad, alpha=1 - b1)
     m2.mul_(b2).addcmul_(grad, grad, value=1 - b2)
     bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step

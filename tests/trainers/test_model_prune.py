@@ -8,7 +8,7 @@ import torch
 from trainers.model import MaskedMLP
 from trainers.prune import edge_masks, percentile, unit_masks, unit_saliency
 from trainers.tasks import load_task
-from trainers.train import TrainConfig, _adam, bce, evaluate, train
+from trainers.train import TrainConfig, _adam, bce, evaluate, loss_gradient, train
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -64,8 +64,20 @@ def test_adam_update_equals_torch_optim_adam():
         g = torch.randn(2, 7, generator=torch.Generator().manual_seed(step))
         ref.grad = g.clone()
         opt.step()
-        _adam(mine, g, m1, m2, step, cfg, 0.9, 0.999)
+        _adam(mine, g.clone(), m1, m2, step, cfg)
     torch.testing.assert_close(mine, ref.detach(), rtol=0, atol=1e-7)
+
+
+def test_explicit_backprop_equals_autograd(table):
+    x, y = table
+    net = MaskedMLP([4, 24, 24, 4], n_stack=3, seed=2)
+    net.set_mask(edge_masks(net, torch.tensor([0.0, 60.0, 95.0])))
+    xb = x[torch.tensor([[0, 3, 5, 9, 15], [1, 2, 4, 8, 7], [6, 10, 11, 12, 13]])] + 0.1
+    yb = y[torch.tensor([[0, 3, 5, 9, 15], [1, 2, 4, 8, 7], [6, 10, 11, 12, 13]])]
+    params = (net.theta * net.mask).requires_grad_(True)
+    loss = bce(net.hidden_and_logits(xb, params)[1], yb, 1e-7).mean(dim=(1, 2)).sum()
+    (expect,) = torch.autograd.grad(loss, params)
+    torch.testing.assert_close(loss_gradient(net, params.detach(), xb, yb, 1e-7), expect, rtol=1e-5, atol=1e-7)
 
 
 def test_training_keeps_pruned_weights_exactly_zero_and_is_seeded(table):
