@@ -6,7 +6,7 @@ Map of the package (one neutral value flows through pure functions)::
          ──detect(method)──► Partition / Hierarchy ──module_dag──► ModuleDAG ──score──► report
 
 - :mod:`modgraph.network` — ``Layer``, ``LayeredNetwork``: the model every loader returns.
-- :mod:`modgraph.io` — ``load`` (modgraph HDF5, ONNX, Keras .h5, PyTorch state dicts; chosen by
+- :mod:`modgraph.io` — ``load`` (modgraph HDF5, ONNX, Keras .h5/.keras, PyTorch state dicts; chosen by
   content), ``save`` (modgraph HDF5), ``export_onnx``.
 - :mod:`modgraph.graph` — ``UnitGraph``, ``build_unit_graph``, ``condense``, ``drop_isolated``.
 - :mod:`modgraph.detect` — ``detect(graph, method=..., seed=...)`` and the registry of methods

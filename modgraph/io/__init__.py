@@ -11,7 +11,9 @@ from modgraph.io.hdf5 import FORMAT_TAG, FORMAT_VERSION, read_hdf5, save
 from modgraph.io.onnx_export import export_onnx
 from modgraph.io.onnx import read_onnx
 from modgraph.io.keras import read_keras_h5
+from modgraph.io.keras_zip import read_keras_zip
 from modgraph.io.torch_state import read_torch_state
 
-__all__ = ["load", "save", "read_hdf5", "read_onnx", "read_keras_h5", "read_torch_state", "export_onnx", "atomic_path", "Reader", "READERS", "register_reader",
+__all__ = ["load", "save", "read_hdf5", "read_onnx", "read_keras_h5", "read_keras_zip", "read_torch_state",
+           "export_onnx", "atomic_path", "Reader", "READERS", "register_reader",
            "FORMAT_TAG", "FORMAT_VERSION"]

@@ -111,9 +111,10 @@ class Constants:
     def _dense(self, t: TensorProto, place: str, byte_range=None) -> np.ndarray:
         dtype = _DTYPES.get(t.data_type)
         if dtype is None:
-            raise self.fail(place, "a numeric tensor (" + ", ".join(
-                TensorProto.DataType.Name(k) for k in _DTYPES) + ")",
-                f"data type {TensorProto.DataType.Name(t.data_type) if t.data_type in TensorProto.DataType.values() else t.data_type}")
+            known = t.data_type in TensorProto.DataType.values()
+            names = ", ".join(TensorProto.DataType.Name(k) for k in _DTYPES)
+            raise self.fail(place, f"a numeric tensor ({names})",
+                            f"data type {TensorProto.DataType.Name(t.data_type) if known else t.data_type}")
         dims = tuple(int(d) for d in t.dims)
         if any(d < 0 for d in dims):
             raise self.fail(place, "non-negative dimensions", str(list(dims)))

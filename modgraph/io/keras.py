@@ -12,7 +12,9 @@ tags it; a ``BatchNormalization`` is folded exactly (inference form) into the pr
 ``Dense`` when that one is linear, else into the next ``Dense``'s inputs; a separate
 ``Activation`` (or ``ReLU``/``LeakyReLU``/``ELU``/``Softmax``) layer is applied to the open
 Dense; ``Dropout``-like, ``Flatten`` and ``InputLayer`` layers are skipped. Any other layer
-class raises :class:`~modgraph.errors.UnsupportedOpError` listing the supported classes.
+class raises :class:`~modgraph.errors.UnsupportedOpError` listing the supported classes. A
+functional model must be a plain chain (each layer's inbound node is the layer listed before
+it). ``.keras`` archives share the model-config part (:mod:`modgraph.io.keras_zip`).
 
 Examples
 --------
@@ -79,23 +81,31 @@ def _read(f: h5py.File, path: Path) -> LayeredNetwork:
     if raw is None:
         raise FormatError(path, "/ attribute 'model_config'", "a Keras model file (model.save('m.h5'))",
                           "a weights-only file without the model's layer configuration")
+    root = f["model_weights"] if isinstance(f.get("model_weights"), h5py.Group) else f
+    meta = {"keras_version": _attr(f, "keras_version"), "backend": _attr(f, "backend")}
+    return network_from_config(raw, "/ attribute 'model_config'",
+                               lambda kind, cfg, place: _weights(root, cfg, path, place), path, meta, "keras-h5")
+
+
+def network_from_config(raw_config, where: str, weights_of, path: Path, meta: dict,
+                        source_format: str) -> LayeredNetwork:
+    """The chain described by a model config (JSON text), with weights from ``weights_of(kind, cfg, place)``
+    (a dict of short names, ``kernel``, ``bias``, ``gamma``, ... to arrays)."""
     try:
-        config = json.loads(raw)
+        config = json.loads(raw_config)
         layers = config["config"]["layers"]
         model_name = config["config"].get("name")
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise FormatError(path, "/ attribute 'model_config'", "JSON with config.layers", f"{err}") from err
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise FormatError(path, where, "JSON with config.layers", f"{err}") from err
     _check_plain_chain(config["config"], layers, path)
-    root = f["model_weights"] if isinstance(f.get("model_weights"), h5py.Group) else f
     chain = Chain(None, path, "input", None)
     for i, layer in enumerate(layers):
         if not isinstance(layer, dict) or "class_name" not in layer:
             raise FormatError(path, f"model_config layer {i}", "a layer with class_name and config", repr(layer)[:80])
-        _apply(chain, layer, root, path, i)
+        _apply(chain, layer, weights_of, path, i)
     chain.finish()
-    meta = {"keras": {"keras_version": _attr(f, "keras_version"), "backend": _attr(f, "backend"),
-                      "model": model_name, "layers": [l.get("config", {}).get("name") for l in layers]}}
-    return LayeredNetwork(chain.layers(), metadata=meta, source=str(path), source_format="keras-h5")
+    meta = {"keras": {**meta, "model": model_name, "layers": [l.get("config", {}).get("name") for l in layers]}}
+    return LayeredNetwork(chain.layers(), metadata=meta, source=str(path), source_format=source_format)
 
 
 def _check_plain_chain(cfg: dict, layers: list, path: Path) -> None:
@@ -127,13 +137,13 @@ def _history_names(obj) -> list:
     return []
 
 
-def _apply(chain: Chain, layer: dict, root: h5py.Group, path: Path, i: int) -> None:
+def _apply(chain: Chain, layer: dict, weights_of, path: Path, i: int) -> None:
     kind, cfg = layer["class_name"], layer.get("config", {})
     place = f"model_config layer {i} {cfg.get('name')!r} ({kind})"
     if kind in _SKIPPED:
         return
     if kind == "Dense":
-        w = _weights(root, cfg, path, place)
+        w = weights_of(kind, cfg, place)
         if "kernel" not in w or w["kernel"].ndim != 2:
             raise FormatError(path, place, "a 2-D kernel (in, out)", f"weights {sorted(w)}")
         kernel = w["kernel"]
@@ -143,7 +153,7 @@ def _apply(chain: Chain, layer: dict, root: h5py.Group, path: Path, i: int) -> N
         chain.start_layer(dense_to_csr(kernel.T), bias.astype(np.float64), place)
         _activate(chain, cfg.get("activation", "linear"), place, path)
     elif kind == "BatchNormalization":
-        w = _weights(root, cfg, path, place)
+        w = weights_of(kind, cfg, place)
         n = w["moving_mean"].shape[0] if "moving_mean" in w else None
         if n is None or "moving_variance" not in w or cfg.get("axis", -1) not in (-1, 1, [-1], [1]):
             raise FormatError(path, place, "moving_mean and moving_variance over the last axis",
@@ -151,15 +161,20 @@ def _apply(chain: Chain, layer: dict, root: h5py.Group, path: Path, i: int) -> N
         gamma, beta = w.get("gamma", np.ones(n)), w.get("beta", np.zeros(n))
         if any(a.shape != (n,) for a in (gamma, beta, w["moving_variance"])):
             raise FormatError(path, place, f"gamma, beta, moving_mean, moving_variance of shape ({n},)",
-                              f"shapes {[tuple(a.shape) for a in (gamma, beta, w['moving_mean'], w['moving_variance'])]}")
-        k = gamma.astype(np.float64) / np.sqrt(w["moving_variance"].astype(np.float64) + cfg.get("epsilon", 1e-3))
+                              f"shapes {[a.shape for a in (gamma, beta, w['moving_mean'], w['moving_variance'])]}")
+        var = w["moving_variance"].astype(np.float64) + cfg.get("epsilon", 1e-3)
+        if np.any(var <= 0):
+            raise FormatError(path, f"{place} moving_variance", "variances with var + epsilon > 0",
+                              f"{int((var <= 0).sum())} non-positive value(s)")
+        k = gamma.astype(np.float64) / np.sqrt(var)
         chain.affine(k, beta - w["moving_mean"] * k, place)
     elif kind == "Activation":
         _activate(chain, cfg.get("activation"), place, path)
     elif kind in _ACTIVATION_LAYERS:
         name = _ACTIVATION_LAYERS[kind]
         alpha = cfg.get("negative_slope", cfg.get("alpha", 0.3 if kind == "LeakyReLU" else 1.0))
-        if kind == "ReLU" and (cfg.get("max_value") is not None or cfg.get("negative_slope", 0.0) or cfg.get("threshold", 0.0)):
+        plain = cfg.get("max_value") is None and not cfg.get("negative_slope", 0.0) and not cfg.get("threshold", 0.0)
+        if kind == "ReLU" and not plain:
             raise FormatError(path, place, "a plain ReLU (no max_value, negative_slope, threshold)", str(cfg))
         chain.activate(name, alpha, place)
     else:
@@ -168,7 +183,8 @@ def _apply(chain: Chain, layer: dict, root: h5py.Group, path: Path, i: int) -> N
 
 def _activate(chain: Chain, activation, place: str, path: Path) -> None:
     if isinstance(activation, dict):                  # serialised form {"class_name": "function", "config": "relu"}
-        activation = activation.get("config") if isinstance(activation.get("config"), str) else activation.get("class_name")
+        inner = activation.get("config")
+        activation = inner if isinstance(inner, str) else activation.get("class_name")
     if activation in (None, "linear"):
         return
     if activation not in _ACTIVATIONS:

@@ -152,7 +152,10 @@ def _layer_arrays(prefix: str, t: dict, path: Path):
     mask = t.get("weight_mask", t.get("mask"))
     if mask is not None and mask.shape != weight.shape:
         raise FormatError(path, f"{place} mask", f"shape {tuple(weight.shape)}", f"shape {tuple(mask.shape)}")
-    bias = t["bias_orig"] * t["bias_mask"] if "bias_orig" in t and "bias_mask" in t else t.get("bias", t.get("bias_orig"))
+    if "bias_orig" in t and "bias_mask" in t:
+        bias = t["bias_orig"] * t["bias_mask"]
+    else:
+        bias = t.get("bias", t.get("bias_orig"))
     if bias is None:
         bias = np.zeros(weight.shape[0], weight.dtype)
     if bias.shape != (weight.shape[0],):

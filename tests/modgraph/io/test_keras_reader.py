@@ -29,9 +29,9 @@ def _prune_and_set_stats(model, *, seed):
             weights[0] = weights[0] * (rng.random(weights[0].shape) < 0.6)       # pruned zeros
             if len(weights) > 1:
                 weights[1] = rng.normal(size=weights[1].shape).astype(np.float32)
-        elif isinstance(layer, keras.layers.BatchNormalization):
-            weights = [rng.uniform(0.5, 2, w.shape).astype(np.float32) if i in (0, 3)
-                       else rng.normal(size=w.shape).astype(np.float32) for i, w in enumerate(weights)]
+        elif isinstance(layer, keras.layers.BatchNormalization):      # gamma and variance positive
+            weights = [rng.uniform(0.5, 2, w.shape).astype(np.float32) if v.name in ("gamma", "moving_variance")
+                       else rng.normal(size=w.shape).astype(np.float32) for v, w in zip(layer.weights, weights)]
         layer.set_weights(weights)
 
 
@@ -154,3 +154,48 @@ def test_keras2_inbound_node_form_is_understood():
     assert _history_names([[["fc1", 0, 0, {}]]]) == ["fc1"]
     assert _history_names([{"args": [{"config": {"keras_history": ["fc1", 0, 0]}}], "kwargs": {"training": False}}]) \
         == ["fc1"]
+
+
+def test_keras_archive_matches_keras_predict(tmp_path):
+    L = keras.layers
+    model = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu", name="fc1"),
+                              L.BatchNormalization(center=False), L.Dense(5, use_bias=False),
+                              L.BatchNormalization(scale=False), L.Activation("sigmoid"), L.Dense(3)])
+    _prune_and_set_stats(model, seed=8)
+    net = load(_save(model, tmp_path / "m.keras"))
+    assert net.source_format == "keras" and net.widths == (6, 8, 5, 3)
+    assert net.metadata["keras"]["keras_version"] == keras.__version__
+    x = np.random.default_rng(9).normal(size=(12, 6)).astype(np.float32)
+    np.testing.assert_allclose(net.forward(x), model.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_array_equal(net.layers[0].mask, model.layers[0].get_weights()[0].T != 0)
+
+
+def test_keras_archive_zip_bomb_and_missing_members_are_refused(tmp_path):
+    import zipfile
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    data = bytearray(_save(model, tmp_path / "m.keras").read_bytes())
+    entry = data.index(b"PK\x01\x02" + data[data.index(b"PK\x01\x02") + 4:data.index(b"PK\x01\x02") + 4])
+    while True:                                   # the central-directory entry of model.weights.h5
+        name_len = int.from_bytes(data[entry + 28:entry + 30], "little")
+        if data[entry + 46:entry + 46 + name_len] == b"model.weights.h5":
+            break
+        entry = data.index(b"PK\x01\x02", entry + 4)
+    data[entry + 24:entry + 28] = (0xFFFFFFFE).to_bytes(4, "little")   # claims ~4 GiB once unpacked
+    (tmp_path / "bomb.keras").write_bytes(bytes(data))
+    with pytest.raises(FormatError, match=r"bomb\.keras: zip member 'model\.weights\.h5': expected at most "
+                       r"1073741824 bytes once unpacked, found 4294967294 bytes"):
+        load(tmp_path / "bomb.keras")
+    with zipfile.ZipFile(tmp_path / "half.keras", "w") as z:
+        z.writestr("config.json", "{}")
+    with pytest.raises(FormatError, match=r"half\.keras: zip member 'model\.weights\.h5': expected present"):
+        load(tmp_path / "half.keras")
+
+
+def test_negative_batchnorm_variance_is_refused(tmp_path):
+    layers = [{"class_name": "Dense", "config": {"name": "fc", "activation": "linear"}},
+              {"class_name": "BatchNormalization", "config": {"name": "bn", "epsilon": 0.001}}]
+    _keras2_file(tmp_path / "bn.h5", layers, {"fc": {"kernel": np.ones((3, 2))}, "bn": {
+        "gamma": np.ones(2), "beta": np.zeros(2), "moving_mean": np.zeros(2), "moving_variance": np.array([1.0, -2.0])}})
+    with pytest.raises(FormatError, match=r"model_config layer 2 'bn' \(BatchNormalization\) moving_variance: expected "
+                       r"variances with var \+ epsilon > 0, found 1 non-positive value\(s\)"):
+        load(tmp_path / "bn.h5")
