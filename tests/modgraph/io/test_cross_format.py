@@ -1,4 +1,5 @@
-"""The same weights through five exporters load to identical LayeredNetworks."""
+"""The same weights through six exporters load to identical LayeredNetworks: PyTorch (ONNX and state
+dict), Keras (.h5 and .keras), scikit-learn (skl2onnx) and modgraph (HDF5 and ONNX)."""
 import os
 import warnings
 
@@ -39,7 +40,8 @@ def _via_keras(params, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.save(tmp_path / "k.h5")
-    return {"keras-h5": load(tmp_path / "k.h5")}
+        model.save(tmp_path / "k.keras")
+    return {"keras-h5": load(tmp_path / "k.h5"), "keras-archive": load(tmp_path / "k.keras")}
 
 
 def _via_sklearn(params, tmp_path):
@@ -63,11 +65,12 @@ def _via_modgraph(params, tmp_path):
     return {"modgraph-hdf5": load(tmp_path / "m.h5"), "modgraph-onnx": load(tmp_path / "m.onnx")}
 
 
-def test_five_exporters_give_identical_networks(tmp_path):
+def test_six_exporters_give_identical_networks(tmp_path):
     params = _weights(4)
     nets = {**_via_torch(params, tmp_path), **_via_keras(params, tmp_path), **_via_sklearn(params, tmp_path),
             **_via_modgraph(params, tmp_path)}
-    assert {n.source_format for n in nets.values()} == {"onnx", "torch-state-dict", "keras-h5", "modgraph-hdf5"}
+    assert {n.source_format for n in nets.values()} == {"onnx", "torch-state-dict", "keras-h5", "keras",
+                                                        "modgraph-hdf5"}
     x = np.random.default_rng(5).normal(size=(10, 6))
     ref = nets["modgraph-hdf5"]
     for name, net in nets.items():
