@@ -22,7 +22,12 @@ _BLOCK_ENTRIES = 2**19          # entries per row block: temporaries of a few MB
 
 
 class Chain:
-    """Layers found so far, the open (not yet activated) layer, and a pending input affine."""
+    """Layers found so far, the open (not yet activated) layer, and a pending input affine.
+
+    ``consts`` are the ONNX graph's constants (``None`` for the other readers), ``path`` the
+    file named in errors, ``input_name``/``sample_shape`` the real input and its static
+    per-sample shape (used to broadcast per-channel preprocessing constants; may be None).
+    """
 
     def __init__(self, consts, path, input_name: str, sample_shape):
         self.consts, self.path = consts, path
