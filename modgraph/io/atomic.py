@@ -33,6 +33,9 @@ def atomic_path(target):
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; a written file gets the usual mode
     try:
         yield tmp
         os.replace(tmp, target)

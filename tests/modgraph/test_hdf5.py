@@ -145,3 +145,12 @@ def test_metadata_is_json_at_root(good_file):
         assert f.attrs["format"] == "modgraph" and f.attrs["format_version"] == "1.0"
         assert json.loads(f.attrs["metadata_json"])["seed"] == 1
         assert list(f.attrs["layer_sizes"]) == [4, 5, 3]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    path = tmp_path / "net.h5"
+    save(random_network([3, 2]), path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
