@@ -33,14 +33,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.cluster.hierarchy import linkage
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import squareform
 
 from modgraph.detect import register
 from modgraph.detect._common import check_seed, prepare, spread
 from modgraph.graph import UnitGraph
 from modgraph.partition import Partition
 
-__all__ = ["sculpting", "PRESETS", "agglo", "qd_sweep", "clusterability_test", "cluster_layer", "merge_clusters"]
+__all__ = ["sculpting", "PRESETS", "cosine_distances", "agglo", "qd_sweep", "clusterability_test", "cluster_layer", "merge_clusters"]
 
 #: preset name -> (theta, mm) of spec §5.5
 PRESETS = {"boolean": (0.9, 0.2), "mnist": (0.6, 0.3)}
@@ -55,6 +55,20 @@ def reach_features(g: UnitGraph, l: int) -> np.ndarray:
         cur = (cur @ step).astype(bool).astype(np.float64)
         blocks.append(cur)
     return sp.hstack(blocks).toarray() > 0
+
+
+def cosine_distances(features: np.ndarray) -> np.ndarray:
+    """Square cosine-distance matrix of non-zero rows, rounded to 12 decimals.
+
+    One matrix product (BLAS) instead of ``pdist`` pair by pair; rounding makes equal distances
+    exactly equal (binary features tie often) and identical rows exactly 0.
+    """
+    x = features.astype(np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    sim = (x @ x.T) / np.outer(norms, norms)
+    dist = np.round(1.0 - (sim + sim.T) / 2, 12)
+    np.fill_diagonal(dist, 0.0)
+    return np.clip(dist, 0.0, 2.0)
 
 
 def agglo(tree: np.ndarray, n: int, k: int) -> np.ndarray:
@@ -128,8 +142,7 @@ def cluster_layer(features: np.ndarray, n_targets: int, mm: float) -> tuple[np.n
     n = features.shape[0]
     if n == 1:
         return np.zeros(1, dtype=np.int64), {"n": 1, "k": 1, "by": "single unit"}
-    dist = squareform(pdist(features.astype(np.float64), metric="cosine"))
-    dist[dist < 1e-12] = 0.0                              # identical rows: exactly 0, not round-off
+    dist = cosine_distances(features)
     if not dist.any():
         return np.zeros(n, dtype=np.int64), {"n": n, "k": 1, "by": "identical features"}
     tree = linkage(squareform(dist, checks=False), method="average")
