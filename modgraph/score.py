@@ -74,6 +74,7 @@ _FAMILIES = [
     ("reused", ["reuse"], ["input_separability", "output_subfunction"]),
     ("reuse-", ["reuse"], ["input_separability", "output_subfunction"]),
     ("both", ["input_separability", "output_subfunction"], []),
+    ("mnist-task1", ["input_separability", "output_subfunction"], []),
     ("none", ["one_module"], ["input_separability"]),
     ("overlap-", [], ["input_separability", "output_subfunction", "hidden_separability"]),
     ("hierarchy-", ["all_modules"], ["input_separability", "single_intermediate", "output_subfunction"]),

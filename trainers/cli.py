@@ -139,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     t.set_defaults(run=_cmd_tasks)
     from trainers.clusterability_cli import add_cli as _add_clusterability   # mnist-clusterability
     _add_clusterability(sub)
+    from trainers.mnist_sculpt_cli import add_cli as _add_mnist_sculpt   # mnist-sculpt
+    _add_mnist_sculpt(sub)
     d = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)")
     d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     d.set_defaults(run=_cmd_demo)
