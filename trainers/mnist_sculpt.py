@@ -29,8 +29,8 @@ import torch
 from tqdm.auto import tqdm
 
 from trainers.model import MaskedMLP
-from trainers.prune import edge_masks, unit_masks, unit_saliency
-from trainers.sculpt import _UNTRAINED, GridResult, _advance, _choose, _grid_table, _records, _threads
+from trainers.prune import unit_saliency
+from trainers.sculpt import _UNTRAINED, GridResult, _advance, _choose, _grid_table, _records, _threads, search
 from trainers.tasks.truth import GROUND_TRUTH_FORMAT, GROUND_TRUTH_VERSION
 from trainers.train import TrainConfig, _adam, bce, loss_gradient
 
@@ -114,34 +114,12 @@ def _saliency(net: MaskedMLP, x, y, chunk: int) -> torch.Tensor:
 
 
 def _search(net, data, *, phase, start, steps, p_min, accuracy, loss, config, gate, seed, bar):
-    """:func:`trainers.sculpt.search`'s lockstep loop, with validation-based training and gate."""
+    """:func:`trainers.sculpt.search` with validation-based training and gate, chunked saliency."""
     x, y, xv, yv = data
-    n = net.n_stack
-    st = [{"pct": float(start[s]), "step": float(steps[s]), "scheduled": True, "i": 1, "done": False,
-           "accuracy": float(accuracy[s]), "loss": float(loss[s]), "history": []} for s in range(n)]
-    rnd = 0
-    while not all(s["done"] for s in st):
-        active = [k for k in range(n) if not st[k]["done"]]
-        targets = {k: (float(start[k]) + float(steps[k]) * st[k]["i"]) if st[k]["scheduled"]
-                   else st[k]["pct"] + st[k]["step"] for k in active}
-        trainable = [k for k in active if targets[k] < 100.0]
-        outcome = {}
-        if trainable:
-            cand = net.select(trainable)
-            pct = torch.tensor([targets[k] for k in trainable], dtype=torch.float64)
-            cand.set_mask(unit_masks(cand, _saliency(cand, x, y, config.chunk), pct) if phase == "unit"
-                          else edge_masks(cand, pct))
-            acc, lss = fit(cand, x, y, xv, yv, config.train, seed=seed * 100_003 + rnd, chunk=config.chunk)
-            keep = [j for j in range(len(trainable)) if float(acc[j]) >= gate]
-            outcome = dict(zip(trainable, _records(phase, cand, acc, lss)))
-            if keep:
-                net.put([trainable[j] for j in keep], cand.select(keep))
-            bar.update(len(trainable))
-        for k in active:
-            _advance(st[k], outcome.get(k, _UNTRAINED), phase, targets[k], rnd, gate, p_min)
-        rnd += 1
-        bar.set_postfix(phase=phase, searching=sum(not s["done"] for s in st))
-    return [{k: s[k] for k in ("pct", "accuracy", "loss", "history")} for s in st]
+    return search(net, x, y, phase=phase, start=start, steps=steps, p_min=p_min, accuracy=accuracy, loss=loss,
+                  config=config, seed=seed, bar=bar, gate=gate,
+                  retrain=lambda cand, s: fit(cand, x, y, xv, yv, config.train, seed=s, chunk=config.chunk),
+                  saliency=lambda cand: _saliency(cand, x, y, config.chunk))
 
 
 def sculpt_mnist(task, widths, *, config: MnistSculptConfig = MnistSculptConfig(), seed: int,

@@ -88,11 +88,11 @@ def _records(phase, net, acc, loss, **extra) -> list[dict]:
              "units": units[j], "sparsity": round(sparsity[j], 6)} for j in range(net.n_stack)]
 
 
-def _candidates(net, slots, targets, phase, x, y):
+def _candidates(net, slots, targets, phase, saliency):
     cand = net.select(slots)
     pct = torch.tensor([targets[s] for s in slots], dtype=torch.float64)
     if phase == "unit":
-        cand.set_mask(unit_masks(cand, unit_saliency(cand, x, y), pct))
+        cand.set_mask(unit_masks(cand, saliency(cand), pct))
     else:
         cand.set_mask(edge_masks(cand, pct))
     return cand
@@ -116,15 +116,22 @@ def _advance(s: dict, rec: dict, phase: str, target: float, rnd: int, gate: floa
 
 
 def search(net: MaskedMLP, x, y, *, phase: str, start, steps, p_min: float, accuracy, loss,
-           config: SculptConfig, seed: int, bar=None):
+           config: SculptConfig, seed: int, bar=None, retrain=None, saliency=None, gate: float | None = None):
     """Run one accept / revert / halve search per network of ``net`` (in place), in lockstep.
 
     ``phase`` is ``"unit"`` or ``"edge"``; ``start``, ``steps``, ``accuracy``, ``loss`` give
     per-network values. Returns per network ``{"pct", "accuracy", "loss", "history"}``;
     ``net`` then holds each search's last accepted network.
+
+    ``retrain(candidates, seed) -> (accuracy, loss)`` and ``saliency(candidates)`` default to
+    :func:`~trainers.train.train` and :func:`~trainers.prune.unit_saliency` on ``(x, y)``, and
+    ``gate`` to ``config.gate``; the MNIST trainer passes its own (validation-based) ones.
     """
     if phase not in ("unit", "edge"):
         raise ValueError(f"unknown phase {phase!r}; choose unit or edge")
+    retrain = retrain or (lambda cand, s: train(cand, x, y, config.train, seed=s))
+    saliency = saliency or (lambda cand: unit_saliency(cand, x, y))
+    gate = config.gate if gate is None else gate
     n = net.n_stack
     st = [{"pct": float(start[s]), "step": float(steps[s]), "scheduled": True, "i": 1, "done": False,
            "accuracy": float(accuracy[s]), "loss": float(loss[s]), "history": []} for s in range(n)]
@@ -136,16 +143,16 @@ def search(net: MaskedMLP, x, y, *, phase: str, start, steps, p_min: float, accu
         trainable = [k for k in active if targets[k] < 100.0]
         outcome = {}
         if trainable:
-            cand = _candidates(net, trainable, targets, phase, x, y)
-            acc, lss = train(cand, x, y, config.train, seed=seed * 100_003 + rnd)
-            keep = [j for j in range(len(trainable)) if float(acc[j]) >= config.gate]
+            cand = _candidates(net, trainable, targets, phase, saliency)
+            acc, lss = retrain(cand, seed * 100_003 + rnd)
+            keep = [j for j in range(len(trainable)) if float(acc[j]) >= gate]
             outcome = dict(zip(trainable, _records(phase, cand, acc, lss)))
             if keep:
                 net.put([trainable[j] for j in keep], cand.select(keep))
             if bar is not None:
                 bar.update(len(trainable))
         for k in active:
-            _advance(st[k], outcome.get(k, _UNTRAINED), phase, targets[k], rnd, config.gate, p_min)
+            _advance(st[k], outcome.get(k, _UNTRAINED), phase, targets[k], rnd, gate, p_min)
         rnd += 1
         if bar is not None:
             bar.set_postfix(phase=phase, searching=sum(not s["done"] for s in st))

@@ -14,7 +14,7 @@ def _fake(monkeypatch, limits):
     tried = {k: [] for k in range(len(limits))}
     slots = {}
 
-    def candidates(net, trainable, targets, phase, x, y):
+    def candidates(net, trainable, targets, phase, saliency):
         slots["now"] = [(k, targets[k]) for k in trainable]
         for k in trainable:
             tried[k].append(targets[k])
