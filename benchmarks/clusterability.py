@@ -189,6 +189,13 @@ def report(args) -> None:
         if path.exists() and path.read_text().strip():
             lines = [l for l in path.read_text().splitlines() if l.strip() and "it/s]" not in l and "s/it]" not in l]
             body += [f"**{title}**", "", "```"] + lines + ["```", ""]
+            if log.startswith("significance"):
+                body += ["The ≥ 10× target is not met: 4.8× on an idle machine, 5.7× under load, with n-cuts "
+                         "within 0.01 % (null mean) and 0.74 % (worst single graph). The eigenvectors are 15× "
+                         "faster (exact bipartite solve of a 522-unit Gram matrix instead of ARPACK shift-invert "
+                         "on 1,723 units); the 25-restart k-means, now most of the time, is at parity with "
+                         "scikit-learn's compiled KMeans (1.2×). On this 2-core machine worker processes do not pay "
+                         "for a 4-second job (spawn start-up); they do for larger graphs or more shuffles.", ""]
     text = "\n".join(body)
     print(text)
     _write_section(Path(args.results), text)
