@@ -147,8 +147,9 @@ def main(argv=None) -> int:
                      [m for m in args.methods if m in ("modularity", "spectral")]))
     rows = []
     for name, make, methods in tqdm(jobs, desc="graphs"):
-        rows.extend(_rows_for(name, make(), methods, args.repeats))
-        _write(rows, Path(args.out))
+        for row in _rows_for(name, make(), methods, args.repeats):
+            rows.append(row)
+            _write(rows, Path(args.out))         # after every cell: a killed run keeps what it measured
     _print(rows)
     return 0
 

@@ -27,7 +27,8 @@ import graph_tool.all as gt
 
 from modgraph.errors import ModgraphError
 
-__all__ = ["to_graph_tool", "seed_all", "fit_blockmodel", "modularity", "modularity_state", "compact_levels"]
+__all__ = ["to_graph_tool", "seed_all", "restart_seeds", "fit_blockmodel", "modularity", "modularity_state",
+           "compact_levels"]
 
 
 def to_graph_tool(n_vertices: int, src, dst, weight=None, *, layer=None):
