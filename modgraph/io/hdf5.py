@@ -118,8 +118,9 @@ class _Ctx:
             raise self.fail(place, "readable data", f"a read error ({err})") from err
 
 
-def read_hdf5(path) -> LayeredNetwork:
-    """Read a modgraph HDF5 file; every defect raises a :class:`FormatError`."""
+def read_hdf5_file(path, read, *, expected: str, errors=(OSError, KeyError, RuntimeError)):
+    """Open ``path`` with h5py and return ``read(file, path)``; an unreadable file or damaged
+    inner objects (``errors``) become a :class:`FormatError` (``expected`` names what was wanted)."""
     path = Path(path)
     try:
         f = h5py.File(path, "r")
@@ -128,9 +129,14 @@ def read_hdf5(path) -> LayeredNetwork:
                           f"an unreadable file ({err})") from err
     with f:
         try:
-            return _read(_Ctx(f, path))
-        except (OSError, KeyError, RuntimeError) as err:     # truncated or damaged inner objects
-            raise FormatError(path, "HDF5 object tree", "readable HDF5 objects", f"damage ({err})") from err
+            return read(f, path)
+        except errors as err:                                 # truncated or damaged inner objects
+            raise FormatError(path, "HDF5 object tree", expected, f"damage ({err})") from err
+
+
+def read_hdf5(path) -> LayeredNetwork:
+    """Read a modgraph HDF5 file; every defect raises a :class:`FormatError`."""
+    return read_hdf5_file(path, lambda f, p: _read(_Ctx(f, p)), expected="readable HDF5 objects")
 
 
 def _read(c: _Ctx) -> LayeredNetwork:
@@ -207,7 +213,7 @@ def _check_csr(c: _Ctx, place, shape, data, indices, indptr) -> sp.csr_matrix:
     if indptr[0] != 0 or np.any(np.diff(indptr) < 0):
         raise c.fail(f"{place}/indptr", "a non-decreasing sequence starting at 0", "another sequence")
     if indptr[-1] != data.size or indices.size != data.size:
-        raise c.fail(place, f"indptr[-1] == len(indices) == len(data)",
+        raise c.fail(place, "indptr[-1] == len(indices) == len(data)",
                      f"{int(indptr[-1])}, {indices.size}, {data.size}")
     if indices.size and (indices.min() < 0 or indices.max() >= n_in):
         raise c.fail(f"{place}/indices", f"column indices in [0, {n_in})",

@@ -41,6 +41,7 @@ import numpy as np
 
 from modgraph.errors import FormatError, UnsupportedOpError
 from modgraph.io._chain import Chain, dense_to_csr
+from modgraph.io.hdf5 import read_hdf5_file
 from modgraph.io.registry import HDF5_MAGIC, Reader, register_reader
 from modgraph.network import LayeredNetwork
 
@@ -58,17 +59,8 @@ SUPPORTED_LAYERS = tuple(sorted(_SKIPPED | set(_ACTIVATION_LAYERS) | {"Dense", "
 
 def read_keras_h5(path) -> LayeredNetwork:
     """Read a Keras 2 or Keras 3 ``.h5`` model file; defects raise :class:`FormatError`."""
-    path = Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise FormatError(path, "HDF5 superblock", "a complete, readable HDF5 file",
-                          f"an unreadable file ({err})") from err
-    with f:
-        try:
-            return _read(f, path)
-        except (OSError, KeyError, RuntimeError, TypeError) as err:
-            raise FormatError(path, "HDF5 object tree", "readable Keras model groups", f"damage ({err})") from err
+    return read_hdf5_file(path, _read, expected="readable Keras model groups",
+                          errors=(OSError, KeyError, RuntimeError, TypeError))
 
 
 def _attr(obj, name):
