@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from modgraph.detect import detect
 from modgraph.graph import UnitGraph, build_unit_graph, condense

@@ -6,7 +6,6 @@ resumed, and every detector is scored on exactly the same networks.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tqdm.auto import tqdm

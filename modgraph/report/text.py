@@ -29,7 +29,7 @@ def format_analysis(d: dict) -> str:
     lines = [f"{d['name']}  [{d['source_format']}]  widths {'-'.join(map(str, net['widths']))}, "
              f"{net['n_edges']} edges  →  condensed {'-'.join(map(str, cond['widths']))}, {cond['n_edges']} edges",
              f"method {p['method']} (seed {p['seed']}): {p['n_modules']} modules"
-             + (f", module DAG has cycles" if not dag["acyclic"] else "")]
+             + (", module DAG has cycles" if not dag["acyclic"] else "")]
     last = dag["n_layers"] - 1
     for m in dag["modules"]:
         m = dict(m, _last=last)
