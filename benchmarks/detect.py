@@ -11,9 +11,10 @@ pruned to 10 % per layer by magnitude. For ``sbm`` / ``nested-sbm`` the raw call
 fits (level-0 blocks confined to one layer and connected component), on a prebuilt graph;
 ``ours x1`` is our method with ``n_restarts=1`` (condensation, graph build, the same fit, greedy
 refinement, merge, upper levels), so ``ours x1 / raw`` is our overhead; ``ours`` is the default
-(up to 3 restarts, stopping when two agree). For ``modularity`` the raw calls are igraph's Leiden and graph-tool's ``ModularityState``,
-each scored with ``gt.modularity`` (|w|). Medians over ``--repeats``; a flat SBM on 10^5 units
-takes tens of minutes, so block models stay out of ``--large``. Writes JSON and CSV to ``--out``.
+(up to 3 restarts, stopping when two agree). For ``modularity`` the raw calls are igraph's
+Leiden and graph-tool's ``ModularityState``, each scored with ``gt.modularity`` (|w|). Medians
+over ``--repeats``; a flat SBM on 10^5 units takes tens of minutes, so block models stay out of
+``--large``. Writes JSON and CSV to ``--out``.
 """
 from __future__ import annotations
 
@@ -143,7 +144,8 @@ def main(argv=None) -> int:
     if not args.no_mnist:
         jobs.append(("mnist-mlp-90%", pruned_mnist_mlp, args.methods))
     if args.large:
-        jobs.append(("layered-100000", lambda: random_layered_graph(n_layers=10, layer_width=10000, fan_in=10, seed=0),
+        big = lambda: random_layered_graph(n_layers=10, layer_width=10000, fan_in=10, seed=0)  # noqa: E731
+        jobs.append(("layered-100000", big,
                      [m for m in args.methods if m in ("modularity", "spectral")]))
     rows = []
     for name, make, methods in tqdm(jobs, desc="graphs"):

@@ -35,7 +35,8 @@ def _module_of_units(n_layers: int, layer_width: int, n_modules: int) -> np.ndar
 
 
 def planted_layered_graph(*, n_layers: int, layer_width: int, n_modules: int, ratio: float,
-                          mean_degree: float = 10.0, weights: str = "normal", seed: int) -> tuple[UnitGraph, np.ndarray]:
+                          mean_degree: float = 10.0, weights: str = "normal",
+                          seed: int) -> tuple[UnitGraph, np.ndarray]:
     """A layered graph with ``n_modules`` planted modules, each spanning all layers.
 
     Between consecutive layers an edge joins two units with probability ``p_in`` when they

@@ -40,7 +40,8 @@ from modgraph.detect._common import check_seed, prepare, spread
 from modgraph.graph import UnitGraph
 from modgraph.partition import Partition
 
-__all__ = ["sculpting", "PRESETS", "cosine_distances", "agglo", "qd_sweep", "clusterability_test", "cluster_layer", "merge_clusters"]
+__all__ = ["sculpting", "PRESETS", "cosine_distances", "agglo", "qd_sweep", "clusterability_test",
+           "cluster_layer", "merge_clusters"]
 
 #: preset name -> (theta, mm) of spec §5.5
 PRESETS = {"boolean": (0.9, 0.2), "mnist": (0.6, 0.3)}

@@ -70,8 +70,10 @@ def test_layer_aware_nested_sbm_beats_the_layer_blind_answers():
                                          seed=seed)
         ours.append(nmi(truth, detect(g, method="nested-sbm", seed=0).labels))
         if seed == 1:
-            others = {m: nmi(truth, detect(g, method=m, seed=0, weighted=False).labels) for m in ("sbm", "modularity")}
-            print("NMI at 4:1 " + ", ".join(f"{m} {s:.3f}" for m, s in others.items()) + f", nested-sbm {ours[0]:.3f}")
+            others = {m: nmi(truth, detect(g, method=m, seed=0, weighted=False).labels)
+                      for m in ("sbm", "modularity")}
+            print("NMI at 4:1 " + ", ".join(f"{m} {s:.3f}" for m, s in others.items())
+                  + f", nested-sbm {ours[0]:.3f}")
         f, l1, ms = _baselines(g, truth, seed=0)
         flat.append(f), level1.append(l1), modstate.append(ms)
     print(f"4:1 NMI per graph: layer-aware nested-sbm {np.round(ours, 3)}, flat SBM {np.round(flat, 3)}, "
