@@ -50,13 +50,7 @@ def unit_saliency(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, *, log_eps: 
     """Taylor saliency of every hidden unit, shape (S, H) (hidden layers concatenated)."""
     theta = (net.theta * net.mask).detach().requires_grad_(True)   # only to build the graph
     with torch.enable_grad():
-        h = x.expand(net.n_stack, *x.shape)
-        acts = []
-        for layer in range(len(net.slices)):
-            h = torch.baddbmm(net.bias(layer, theta).unsqueeze(1), h, net.weight(layer, theta).transpose(1, 2))
-            if layer < len(net.slices) - 1:
-                h = torch.relu(h)
-                acts.append(h)
+        acts, h = net.hidden_and_logits(x, params=theta)        # post-ReLU activations, logits
         per_row = bce(h, y, log_eps).mean(dim=2)                 # (S, N): each row's own loss
         grads = torch.autograd.grad(per_row.sum(), acts)
     return torch.cat([(a * g).abs().mean(dim=1) for a, g in zip(acts, grads)], dim=1).detach()
