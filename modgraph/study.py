@@ -3,7 +3,8 @@
 Each row is one (file, method) analysis flattened by :func:`modgraph.analyze.summary_row`,
 plus whatever the caller attaches (task, depth, width, seed). Work runs in a local process
 pool (one process per analysis, graph-tool pinned to one OpenMP thread per worker, as
-``ecosystem-facts.md`` §6 advises) or in the calling process.
+``ecosystem-facts.md`` §6 advises) or in the calling process. Each row also carries
+``seconds``: the wall time of that one analysis (load, condense, detect, score).
 
 Examples
 --------
@@ -14,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -26,10 +28,12 @@ def _one(job) -> dict:
     path, method, seed, extra, criterion = job
     from modgraph.analyze import analyze_file, summary_row
 
+    start = time.perf_counter()
     try:
         row = summary_row(analyze_file(path, method=method, seed=seed))
     except Exception as err:                       # a method failing on one file is a result too
         row = {"file": Path(path).name, "method": method, "seed": seed, "error": f"{type(err).__name__}: {err}"}
+    row["seconds"] = round(time.perf_counter() - start, 5)
     row.update(extra)
     if criterion:
         row["success"] = row.get(criterion, 0)

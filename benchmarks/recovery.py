@@ -1,0 +1,296 @@
+"""Success of every detector on our own sculpted Boolean networks, every task of spec §1.3 (issue 8).
+
+Sculpts (or, with --no-sculpt, only reads from the cache) every cell of the Neural Sculpting
+grid (spec §3: widths 24/36/48 × 1–3 hidden layers; hierarchy sweep 36/48/60 × 1–4; seeds
+0, 1, 2, 5), analyses each network with every method, scores it with the spec §6 criteria
+and prints, per published table of spec §7.1, each method's success rate beside the
+published one. The last lines give each method's mean success over the 98 published cells
+(exemplars 12, reuse sweep 15, overlap sweep input separability + output sub-function 50,
+hierarchy "all modules" 12, [8,2,1,2,8] 9) and its run time. Hidden-unit separability is a
+property of the network, not of the partition: it is reported but kept out of the mean.
+Rows go to --out as CSV and JSON; --write replaces the ``recovery`` section of docs/results.md.
+
+Usage: .venv/bin/python benchmarks/recovery.py [--tasks exemplars,reuse,overlap,hierarchy]
+       [--methods sculpting,...] [--seeds 0,1,2,5] [--no-sculpt] [--workers 2] [--write]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from modgraph.detect import DETECTORS
+from modgraph.io import atomic_path
+from modgraph.study import analyze_many
+from results import replace_section          # benchmarks/results.py (run as a script: benchmarks/ is on sys.path)
+from trainers.study import cell_dir, sculpt_cells
+
+ROOT = Path(__file__).resolve().parents[1]
+US = (1, 2, 4, 6, 8)
+EXEMPLARS = {"input-separable": "[4,2,4]", "reused": "[4,1,2,16]", "both": "[6,3,3,3]", "none": "[4,1,4]"}
+FAMILIES = {"exemplars": list(EXEMPLARS),
+            "reuse": [f"reuse-u{u}" for u in US[:-1]] + ["reused"],          # u = 8 is the "reused" exemplar
+            "overlap": [f"overlap-o{o}-u{u}" for o in range(5) for u in US],
+            "hierarchy": [f"hierarchy-u{u}" for u in US]}
+#: Methods left out by default: spectral needs a fixed number of modules.
+NOT_BY_DEFAULT = {"spectral"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of a published table: the runs of ``task`` at ``depths``, scored by ``criterion``."""
+
+    table: str
+    row: str
+    col: str
+    task: str
+    depths: tuple
+    criterion: str                  # a column of the analysis rows ("success" = the task's own criteria)
+    published: float | None         # spec §7.1; None where the grid has runs but nothing is published
+    tolerance: bool = False         # one of the overlap cells spec §7.1 gives a ±0.15 tolerance
+    in_mean: bool = True
+
+
+def _reuse_task(u: int) -> str:
+    return "reused" if u == 8 else f"reuse-u{u}"
+
+
+def published_cells() -> list[Cell]:
+    """Every cell of the spec §7.1 Boolean tables (plus the unpublished hierarchy-grid cells)."""
+    cells = []
+    for task, rates in {"input-separable": (1, 1, 1), "reused": (0, 1, .92), "both": (1, 1, 1),
+                        "none": (1, 1, 1)}.items():
+        cells += [Cell("exemplars", EXEMPLARS[task], f"{hl} HL", task, (hl,), "success", r)
+                  for hl, r in zip((1, 2, 3), rates)]
+    reuse = {1: (0, 0, 0, 0, 0), 2: (.58, .92, 1, 1, 1), 3: (.67, .75, .83, .83, .92)}
+    cells += [Cell("reuse", f"{hl} HL", f"u={u}", _reuse_task(u), (hl,), "reuse", r)
+              for hl, rates in reuse.items() for u, r in zip(US, rates)]
+    overlap = {"input_separability": [(1,) * 5, (.97, 1, 1, 1, 1), (.92, 1, 1, 1, 1), (.64, .72, .78, .89, .86),
+                                      (.94, .94, 1, 1, .89)],
+               "output_subfunction": [(1,) * 5, (1,) * 5, (.97, 1, 1, 1, 1), (.58, .58, .69, .67, .72),
+                                      (.25, .31, .44, .53, .61)],
+               "hidden_separability": [(1,) * 5, (1,) * 5, (1,) * 5, (0, 0, .03, .06, .06), (0, 0, .06, .17, .17)]}
+    tolerant = {("input_separability", 3, u) for u in US} | {("output_subfunction", 2, 1),
+                                                             ("output_subfunction", 3, 6),
+                                                             ("hidden_separability", 2, 1)}
+    cells += [Cell(f"overlap {crit}", f"o={o}", f"u={u}", f"overlap-o{o}-u{u}", (1, 2, 3), crit, r,
+                   (crit, o, u) in tolerant, crit != "hidden_separability")
+              for crit, table in overlap.items() for o, rates in enumerate(table) for u, r in zip(US, rates)]
+    hier = {2: (1, 1, 1, .83), 3: (.5, .83, 1, 1), 4: (.75, .92, 1, 1)}
+    cells += [Cell("hierarchy all_modules", f"{hl} HL", f"u={u}", f"hierarchy-u{u}", (hl,), "all_modules",
+                   hier[hl][US.index(u) - 1] if hl in hier and u > 1 else None)
+              for hl in (1, 2, 3, 4) for u in US]
+    h8 = {2: (1, 1, 0), 3: (1, .92, .92), 4: (1, 1, .92)}
+    cells += [Cell("[8,2,1,2,8]", f"{hl} HL", crit, "hierarchy-u4", (hl,), crit, h8[hl][i] if hl in h8 else None)
+              for hl in (1, 2, 3, 4)
+              for i, crit in enumerate(("input_separability", "single_intermediate", "output_subfunction"))]
+    return [c if c.published is not None else Cell(**{**asdict(c), "in_mean": False}) for c in cells]
+
+
+def grid_cells(tasks, seeds, *, widths=(24, 36, 48), depths=(1, 2, 3), hierarchy_widths=(36, 48, 60),
+               hierarchy_depths=(1, 2, 3, 4)) -> list[tuple]:
+    """The (task name, hidden widths, seed) cells of spec §3 for ``tasks``."""
+    out = []
+    for name in tasks:
+        hier = name.startswith("hierarchy")
+        out += [(name, (w,) * d, s) for d in (hierarchy_depths if hier else depths)
+                for w in (hierarchy_widths if hier else widths) for s in seeds]
+    return out
+
+
+def cell_rates(rows, cells, methods) -> list[dict]:
+    """One record per (cell, method): success rate over the matching runs (an error counts as a miss)."""
+    out = []
+    for c in cells:
+        for m in methods:
+            hits = [r for r in rows if r["method"] == m and r["task"] == c.task and r["depth"] in c.depths]
+            vals = [0 if "error" in r else int(r.get(c.criterion) or 0) for r in hits]
+            out.append({**asdict(c), "depths": ",".join(map(str, c.depths)), "method": m, "n": len(vals),
+                        "errors": sum("error" in r for r in hits),
+                        "rate": sum(vals) / len(vals) if vals else None})
+    return out
+
+
+def method_summary(rates, rows, methods) -> dict:
+    """Per method: mean success over the published cells that have runs, and run time per analysis."""
+    out = {}
+    for m in methods:
+        mine = [r for r in rates if r["method"] == m and r["in_mean"] and r["n"]]
+        secs = [r["seconds"] for r in rows if r["method"] == m]
+        out[m] = {"cells": len(mine), "mean": statistics.fmean(r["rate"] for r in mine) if mine else None,
+                  "published_mean": statistics.fmean(r["published"] for r in mine) if mine else None,
+                  "analyses": len(secs), "median_s": statistics.median(secs) if secs else None,
+                  "total_s": sum(secs)}
+    return out
+
+
+def _fmt(v, flag="") -> str:
+    return "–" if v is None else f"{v:.2f}{flag}"
+
+
+def _table(name, axis, rates, methods) -> list[str]:
+    mine = [r for r in rates if r["table"] == name]
+    rows, cols = list(dict.fromkeys(r["row"] for r in mine)), list(dict.fromkeys(r["col"] for r in mine))
+    at = {(r["row"], r["col"], r["method"]): r for r in mine}
+    show = [m for m in methods if any(at.get((rw, cl, m), {}).get("n") for rw in rows for cl in cols)]
+    graph_only = name == "overlap hidden_separability"      # the same for every method: show it once
+    lines = [f"| {axis} | | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for rw in rows:
+        if not any(at[(rw, cl, m)]["n"] for cl in cols for m in methods):
+            continue
+        pub = [_fmt(at[(rw, cl, methods[0])]["published"], "†" if at[(rw, cl, methods[0])]["tolerance"] else "")
+               for cl in cols]
+        lines.append(f"| {rw} | published | " + " | ".join(pub) + " |")
+        for m in show[:1] if graph_only else show:
+            cells = []
+            for cl in cols:
+                r = at[(rw, cl, m)]
+                low = r["rate"] is not None and r["published"] is not None and r["rate"] < r["published"] - 0.15
+                cells.append(_fmt(r["rate"], " ✗" if low else ""))
+            lines.append(f"| | {'networks' if graph_only else m} | " + " | ".join(cells) + " |")
+    ns = [r["n"] for r in mine if r["n"]]
+    span = f"{min(ns)}" if ns and min(ns) == max(ns) else f"{min(ns, default=0)}–{max(ns, default=0)}"
+    lines.append(f"\nRuns per cell: {span}.")
+    return lines
+
+
+#: table -> (heading, name of its rows)
+TITLES = {"exemplars": ("Exemplars (spec §6 mapping: [4,2,4] input separability, [4,1,2,16] reuse, "
+                        "[6,3,3,3] input separability + output sub-function, [4,1,4] one module)", "task"),
+          "reuse": ("Reuse sweep [4,1,2,2u]: reuse success", "HL"),
+          "overlap input_separability": ("Overlap sweep: input separability (each cell pools 3 depths × 3 widths "
+                                         "× 4 seeds)", "overlap"),
+          "overlap output_subfunction": ("Overlap sweep: output sub-function", "overlap"),
+          "overlap hidden_separability": ("Overlap sweep: hidden-unit separability (a property of the network, "
+                                          "the same for every method; not in the mean)", "overlap"),
+          "hierarchy all_modules": ("Hierarchy sweep [8,2,1,2,2u]: all modules for the depth", "HL"),
+          "[8,2,1,2,8]": ("[8,2,1,2,8] (hierarchy-u4): each criterion by depth", "HL")}
+
+
+def _single_step(path: Path) -> bool:
+    """Whether the cached run was sculpted with one (Pu, Pe) step instead of the spec §4.4 grid."""
+    config = path.parent / "config.json"
+    return config.exists() and json.loads(config.read_text()).get("grid") is False
+
+
+def markdown(rates, summary, runs, methods, seconds) -> str:
+    edges = [i["edges"] for _, i in runs if i.get("edges") is not None]
+    single = sum(_single_step(Path(p)) for p, _ in runs)
+    grid = "full (Pu, Pe) grid" if not single else f"{single} of them with a single (Pu, Pe) step, not the grid"
+    n_mean = sum(1 for c in published_cells() if c.in_mean)
+    short = sum(1 for _, i in runs if i.get("accuracy") is not None and i["accuracy"] < 1)
+    out = ["## Detectors on our sculpted Boolean networks, every task of spec §1.3 (issue 8)", "",
+           f"Written by `benchmarks/recovery.py`: {len(runs)} sculpted networks of "
+           f"{len({i['task'] for _, i in runs})} tasks (spec §3 grid, seeds {sorted({i['seed'] for _, i in runs})}, "
+           f"{grid}; median {statistics.median(edges) if edges else '–'} surviving edges; "
+           f"{short} below 100 % accuracy), each analysed with every method (detector seed 1) and scored by the "
+           f"spec §6 criteria. In each table the `published` row (spec §7.1) is followed by one row per method. "
+           f"† a published overlap cell that spec §7.1 gives a ±0.15 tolerance (reported as is; the mean is "
+           f"plain); ✗ a rate below the published one minus 0.15. An analysis that raised counts as a miss. "
+           f"Wall time {seconds / 60:.1f} min on 2 shared cores."]
+    for name, (title, axis) in TITLES.items():
+        if any(r["table"] == name and r["n"] for r in rates):
+            out += ["", f"### {title}", "", *_table(name, axis, rates, methods)]
+    out += ["", "### Mean success over the published cells", "",
+            "| method | published cells with runs | mean success | published mean, same cells | "
+            "median s / analysis | total analysis s |", "|---|---|---|---|---|---|"]
+    for m in methods:
+        s = summary[m]
+        median = "–" if s["median_s"] is None else f"{s['median_s']:.3f}"
+        out.append(f"| {m} | {s['cells']} / {n_mean} | {_fmt(s['mean'])} | {_fmt(s['published_mean'])} | "
+                   f"{median} | {s['total_s']:.0f} |")
+    return "\n".join(out)
+
+
+def _write_csv(path: Path, rows) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, restval="")
+    w.writeheader()
+    w.writerows(rows)
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue())
+
+
+def write_outputs(out: Path, rows, rates, summary, config) -> list[Path]:
+    """``rows.csv`` (one per network × method), ``cells.csv`` (one per table cell × method), ``summary.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(out / "rows.csv", rows)
+    _write_csv(out / "cells.csv", rates)
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps({"config": config, "methods": summary, "cells": rates}, indent=1))
+    return [out / "rows.csv", out / "cells.csv", out / "summary.json"]
+
+
+def _ints(text) -> tuple:
+    return tuple(int(v) for v in text.split(",") if v)
+
+
+def _tasks(text) -> list[str]:
+    names = []
+    for token in text.split(","):
+        names += FAMILIES.get(token, [token] if token else [])
+    known = {n for f in FAMILIES.values() for n in f}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown tasks {unknown}; give task names or families: {', '.join(FAMILIES)}")
+    return list(dict.fromkeys(names))
+
+
+def default_methods() -> list[str]:
+    """Every registered detector except those needing a fixed k, ``sculpting`` first."""
+    names = [m for m in DETECTORS if m not in NOT_BY_DEFAULT]
+    return sorted(names, key=lambda m: m != "sculpting")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", default=",".join(FAMILIES), help="task names and/or families " + ",".join(FAMILIES))
+    p.add_argument("--methods", default=None, help="default: every registered method but " + ",".join(NOT_BY_DEFAULT))
+    p.add_argument("--seeds", default="0,1,2,5")
+    p.add_argument("--widths", default="24,36,48")
+    p.add_argument("--depths", default="1,2,3")
+    p.add_argument("--hierarchy-widths", default="36,48,60")
+    p.add_argument("--hierarchy-depths", default="1,2,3,4")
+    p.add_argument("--cache", default=str(ROOT / "out" / "study"))
+    p.add_argument("--no-sculpt", action="store_true", help="analyse only the cells already in the cache")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="detector seed")
+    p.add_argument("--out", default=str(ROOT / "out" / "benchmarks" / "recovery"))
+    p.add_argument("--write", action="store_true", help="replace the 'recovery' section of --doc")
+    p.add_argument("--doc", default=str(ROOT / "docs" / "results.md"))
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    methods = args.methods.split(",") if args.methods else default_methods()
+    unknown = [m for m in methods if m not in DETECTORS]
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown}; choose from {', '.join(DETECTORS)}")
+    t0 = time.perf_counter()
+    cells = grid_cells(_tasks(args.tasks), _ints(args.seeds), widths=_ints(args.widths), depths=_ints(args.depths),
+                       hierarchy_widths=_ints(args.hierarchy_widths), hierarchy_depths=_ints(args.hierarchy_depths))
+    if args.no_sculpt:
+        cells = [c for c in cells if (cell_dir(args.cache, *c) / "network.h5").exists()]
+    runs = sculpt_cells(cells, args.cache, progress=not args.quiet)   # cells in the cache are only read
+    rows = analyze_many(runs, methods=methods, seed=args.seed, workers=args.workers, progress=not args.quiet)
+    rates = cell_rates(rows, published_cells(), methods)
+    summary = method_summary(rates, rows, methods)
+    text = markdown(rates, summary, runs, methods, time.perf_counter() - t0)
+    print(text)
+    for r in rows:
+        if "error" in r:
+            print(f"error: {r['task']} {r['depth']}x{r['width']} s{r['seed']} {r['method']}: {r['error']}")
+    config = {**vars(args), "methods": methods, "networks": len(runs)}
+    for path in write_outputs(Path(args.out), rows, rates, summary, config):
+        print(f"wrote {path}")
+    if args.write:
+        replace_section(Path(args.doc), "recovery", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
