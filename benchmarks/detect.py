@@ -66,7 +66,8 @@ def _raw_sbm(work: UnitGraph, nested: bool):
 
     def run():
         _gt.seed_all(_gt.restart_seeds(1, 1)[0])       # the seed of our first restart: same trajectory
-        return minimize(g, state_args=dict(pclabel=pc)).entropy()
+        return minimize(g, state_args=dict(pclabel=pc),
+                        multilevel_mcmc_args=_gt.multilevel_args(5)).entropy()   # our default sweeps
     return run
 
 

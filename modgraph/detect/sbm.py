@@ -53,13 +53,14 @@ def layer_component_label(work: UnitGraph) -> np.ndarray:
 
 
 def _fit(work: UnitGraph, *, nested: bool, seed: int, weighted: bool, layer_aware: bool,
-         n_restarts: int, n_sweeps: int):
+         n_restarts: int, n_sweeps: int, multilevel_sweeps: int):
     from modgraph.detect import _gt
 
     g = _gt.to_graph_tool(work.n_units, work.src, work.dst, work.weight, layer=work.layer)
     pclabel = layer_component_label(work) if layer_aware else None
     levels, dl = _gt.fit_blockmodel(g, nested=nested, seed=seed, weighted=weighted, pclabel=pclabel,
-                                    n_restarts=n_restarts, n_sweeps=n_sweeps)
+                                    n_restarts=n_restarts, n_sweeps=n_sweeps,
+                                    multilevel_sweeps=multilevel_sweeps)
     return g, levels, dl
 
 
@@ -72,7 +73,8 @@ def _stats(g, labels, dl, levels, **extra) -> dict:
 
 @register("sbm")
 def sbm(graph: UnitGraph, *, seed: int = 1, weighted: bool = False, layer_aware: bool = True,
-        n_restarts: int = 3, n_sweeps: int = 20, condense: bool = True) -> Partition:
+        n_restarts: int = 3, n_sweeps: int = 20, multilevel_sweeps: int = 5,
+        condense: bool = True) -> Partition:
     """Modules from a degree-corrected SBM fitted by minimum description length.
 
     Parameters
@@ -88,6 +90,9 @@ def sbm(graph: UnitGraph, *, seed: int = 1, weighted: bool = False, layer_aware:
         the plain SBM's blocks, which on a layered graph are mostly the layers.
     n_restarts, n_sweeps : int
         Independent fits (the lowest description length is kept) and greedy refinement sweeps.
+    multilevel_sweeps : int
+        Merge and Metropolis-Hastings sweeps of graph-tool's multilevel search per fit
+        (graph-tool's default 10; 5 halves the time of a fit, see ``docs/methods.md``).
     condense : bool
         Remove dead units first (Neural Sculpting §5.1).
 
@@ -100,7 +105,7 @@ def sbm(graph: UnitGraph, *, seed: int = 1, weighted: bool = False, layer_aware:
     seed = check_seed(seed)
     work = prepare(graph, condense=condense)
     g, levels, dl = _fit(work, nested=False, seed=seed, weighted=weighted, layer_aware=layer_aware,
-                         n_restarts=n_restarts, n_sweeps=n_sweeps)
+                         n_restarts=n_restarts, n_sweeps=n_sweeps, multilevel_sweeps=multilevel_sweeps)
     labels = levels[0]
     if layer_aware:
         labels = merge_blocks(work, labels, weighted=weighted, seed=seed)[labels]
@@ -108,7 +113,8 @@ def sbm(graph: UnitGraph, *, seed: int = 1, weighted: bool = False, layer_aware:
     return Partition(spread(graph, work, labels), method="sbm", seed=seed, stats=stats)
 
 
-def _upper_levels(work: UnitGraph, modules: np.ndarray, *, seed: int, n_restarts: int, n_sweeps: int):
+def _upper_levels(work: UnitGraph, modules: np.ndarray, *, seed: int, n_restarts: int, n_sweeps: int,
+                  multilevel_sweeps: int):
     """Levels above the modules: a nested SBM of the module graph (edge counts as multiplicities)."""
     from modgraph.detect import _gt
 
@@ -117,7 +123,7 @@ def _upper_levels(work: UnitGraph, modules: np.ndarray, *, seed: int, n_restarts
         return []
     g = _gt.to_graph_tool(n, s, d)
     levels, _ = _gt.fit_blockmodel(g, nested=True, seed=seed, counts=counts.astype(np.int64),
-                                   n_restarts=n_restarts, n_sweeps=n_sweeps)
+                                   n_restarts=n_restarts, n_sweeps=n_sweeps, multilevel_sweeps=multilevel_sweeps)
     return _coarsening_steps(levels)
 
 
@@ -136,7 +142,8 @@ def _coarsening_steps(levels) -> list[np.ndarray]:
 
 @register("nested-sbm")
 def nested_sbm(graph: UnitGraph, *, seed: int = 1, weighted: bool = False, layer_aware: bool = True,
-               n_restarts: int = 3, n_sweeps: int = 20, condense: bool = True) -> Hierarchy:
+               n_restarts: int = 3, n_sweeps: int = 20, multilevel_sweeps: int = 5,
+               condense: bool = True) -> Hierarchy:
     """A hierarchy from the nested degree-corrected SBM (minimum description length).
 
     Parameters are those of :func:`sbm`. Layer-aware (default): level 0 labels units with
@@ -153,12 +160,13 @@ def nested_sbm(graph: UnitGraph, *, seed: int = 1, weighted: bool = False, layer
     seed = check_seed(seed)
     work = prepare(graph, condense=condense)
     g, levels, dl = _fit(work, nested=True, seed=seed, weighted=weighted, layer_aware=layer_aware,
-                         n_restarts=n_restarts, n_sweeps=n_sweeps)
+                         n_restarts=n_restarts, n_sweeps=n_sweeps, multilevel_sweeps=multilevel_sweeps)
     module_level = 0
     if layer_aware:
         blocks = levels[0]
         module_of_block = merge_blocks(work, blocks, weighted=weighted, seed=seed)
-        up = _upper_levels(work, module_of_block[blocks], seed=seed, n_restarts=n_restarts, n_sweeps=n_sweeps)
+        up = _upper_levels(work, module_of_block[blocks], seed=seed, n_restarts=n_restarts, n_sweeps=n_sweeps,
+                           multilevel_sweeps=multilevel_sweeps)
         levels, module_level = [blocks, module_of_block, *up], 1
     modules = Hierarchy.from_levels(levels, module_level=module_level).labels
     stats = _stats(g, modules, dl, levels, weighted=weighted, layer_aware=layer_aware, n_levels=len(levels))

@@ -53,10 +53,11 @@ def test_planted_block_model_at_2_to_1_is_reported():
 
 def _baselines(g, truth, seed):
     """NMI of the three layer-blind answers of the issue: flat SBM, nested SBM with the layer as
-    pclabel (its level 1), graph-tool's ModularityState."""
+    pclabel (its level 1), graph-tool's ModularityState — with graph-tool's default multilevel
+    sweeps (10), as the issue measured them."""
     G = _gt.to_graph_tool(g.n_units, g.src, g.dst, g.weight, layer=g.layer)
-    flat = detect(g, method="sbm", layer_aware=False, seed=seed).labels
-    levels, _ = _gt.fit_blockmodel(G, nested=True, seed=seed, pclabel=g.layer, n_restarts=1)
+    flat = detect(g, method="sbm", layer_aware=False, seed=seed, multilevel_sweeps=10).labels
+    levels, _ = _gt.fit_blockmodel(G, nested=True, seed=seed, pclabel=g.layer, n_restarts=1, multilevel_sweeps=10)
     level1 = levels[1][levels[0]]
     return nmi(truth, flat), nmi(truth, level1), nmi(truth, _gt.modularity_state(G, seed=seed))
 
@@ -100,3 +101,5 @@ def test_weighted_block_models_recover_planted_modules(method):
     assert np.isfinite(p.stats["description_length"])
     with pytest.raises(ValueError, match="n_restarts must be >= 1, got 0"):
         detect(build_unit_graph(net), method=method, n_restarts=0)
+    with pytest.raises(ValueError, match="multilevel_sweeps must be >= 1, got 0"):
+        detect(build_unit_graph(net), method=method, multilevel_sweeps=0)
