@@ -105,8 +105,9 @@ def test_zero_valued_edges_do_not_count_as_degree():
 def test_solvers_agree_on_a_pruned_net():
     g, _ = _clean(build_unit_graph(_glorot_mlp([60, 40, 40, 10], np.random.default_rng(2), density=0.2)))
     embs = {s: spectral_embedding(g, 6, solver=s, seed=0) for s in ("bipartite", "dense", "arpack")}
-    assert embs["bipartite"][2] == "bipartite" and embs["dense"][2] == "dense"
-    for s in ("dense", "arpack"):
+    embs["sparse"] = spectral_embedding(g, 6, solver="bipartite", seed=0, dense_limit=10)   # svds of the block
+    assert embs["bipartite"][2] == "bipartite" == embs["sparse"][2] and embs["dense"][2] == "dense"
+    for s in ("dense", "arpack", "sparse"):
         np.testing.assert_allclose(embs[s][1], embs["bipartite"][1], atol=1e-9)
         np.testing.assert_allclose(np.abs(embs[s][0]), np.abs(embs["bipartite"][0]), atol=1e-7)
     assert embs["bipartite"][1][0] == pytest.approx(0.0, abs=1e-12)     # the trivial eigenvector is kept
