@@ -12,7 +12,7 @@ Map of the package::
 - :mod:`trainers.prune` — ``unit_saliency``, ``unit_masks``, ``edge_masks``.
 - :mod:`trainers.sculpt` — ``SculptConfig``, ``search``, ``sculpt_grid``.
 - :mod:`trainers.export` — ``to_network``, ``export_run``.
-- :mod:`trainers.config` — ``task_train_config``: a task's lr / batch / epochs per depth.
+- :mod:`trainers.config` — ``task_train_config``: a task's lr / batch / epochs per depth (and width).
 - :mod:`trainers.cli` — the ``modgraph-train`` command.
 - Also: :mod:`trainers.demo` (``make demo``), :mod:`trainers.study` (many sculpted cells),
   :mod:`trainers.tasks.mnist` and :mod:`trainers.clusterability` (MNIST tasks and the

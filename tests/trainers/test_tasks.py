@@ -150,9 +150,32 @@ def test_task_specs_and_ground_truth_need_no_torch():
     ({"epochs": {"2": 2.5}}, r"training\.epochs\.2: expected a positive integer, found 2\.5"),
     ({"epochs": {"two": 5}}, r"training\.epochs\.two: expected a number of hidden layers as key"),
     ({"momentum": 0.9}, r"training\.momentum: expected one of lr, batch_size, epochs, found an unknown key"),
+    ({"epochs": {"2": {"wide": 30}}}, r"training\.epochs\.2\.wide: expected a hidden width or \"\*\" as key"),
+    ({"batch_size": {"3": {"48": 0}}}, r"training\.batch_size\.3\.48: expected a positive integer, found 0"),
+    ({"epochs": {"2": {"*": [40]}}}, r"training\.epochs\.2\.\*: expected a positive integer, found \[40\]"),
 ])
 def test_training_block_is_validated_with_the_spec(tmp_path, training, match):
     path = tmp_path / "t.json"
     path.write_text(json.dumps(_spec({"f": {"gate": "OR", "args": ["x1", "x2"]}}, training=training)))
     with pytest.raises(FormatError, match=r"t\.json: " + match):
         read_task(path)
+
+
+def test_reused_trains_with_the_authors_per_run_settings():
+    """Spec §3 "all others": the authors' per-run choices (released shell/exemplars/reused.sh),
+    which change with the width as well as the depth."""
+    from trainers.config import task_train_config
+
+    task = load_task("reused")
+    got = {tuple(h): (c.lr, c.batch_size, c.epochs) for h in
+           ([24], [36], [48], [8, 8], [12, 12], [20, 20], [24, 24], [36, 36], [48, 48],
+            [24, 24, 24], [36, 36, 36], [48, 48, 48]) for c in [task_train_config(task, h)]}
+    assert got == {(24,): (0.1, 8, 40), (36,): (0.1, 8, 30), (48,): (0.1, 8, 20), (8, 8): (0.1, 16, 120),
+                   (12, 12): (0.1, 8, 60), (20, 20): (0.1, 8, 40), (24, 24): (0.1, 8, 40),
+                   (36, 36): (0.1, 8, 30), (48, 48): (0.1, 8, 20), (24, 24, 24): (0.1, 8, 40),
+                   (36, 36, 36): (0.1, 8, 30), (48, 48, 48): (0.1, 16, 30)}
+    # only the depth known, or unequal widths: the "*" entry; overrides still win
+    assert (task_train_config(task, 2).epochs, task_train_config(task, [36, 48]).epochs) == (40, 40)
+    assert task_train_config(task, [48, 48], epochs=7, batch_size=4).epochs == 7
+    # a task without width entries is unchanged by the widths
+    assert task_train_config(load_task("[4,2,4]"), [48, 48, 48]).epochs == 20

@@ -196,7 +196,8 @@ def _topological(functions, inputs, where) -> list[str]:
 
 
 def _training(block, where) -> None:
-    """``training``: lr / batch_size / epochs, each a positive number or {"<hidden layers>": number}."""
+    """``training``: lr / batch_size / epochs, each a positive number or {"<hidden layers>": v},
+    where v is a positive number or {"<hidden width>" or "*": number} (see trainers.config)."""
     kinds = {"lr": (float, "a positive number"), "batch_size": (int, "a positive integer"),
              "epochs": (int, "a positive integer")}
     if not isinstance(block, dict):
@@ -210,8 +211,12 @@ def _training(block, where) -> None:
             place = f"training.{key}" + (f".{depth}" if depth is not None else "")
             if depth is not None and not (isinstance(depth, str) and depth.isdigit()):
                 raise FormatError(where, place, "a number of hidden layers as key, such as \"2\"", repr(depth))
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or (kind is int and v != int(v)):
-                raise FormatError(where, place, want, repr(v))
+            for width, w in (v.items() if depth is not None and isinstance(v, dict) else [(None, v)]):
+                at = place + (f".{width}" if width is not None else "")
+                if width is not None and not (isinstance(width, str) and (width.isdigit() or width == "*")):
+                    raise FormatError(where, at, "a hidden width or \"*\" as key, such as \"36\"", repr(width))
+                if isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0 or (kind is int and w != int(w)):
+                    raise FormatError(where, at, want, repr(w))
 
 
 def _groups(groups, m, where):
