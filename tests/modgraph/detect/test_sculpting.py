@@ -118,3 +118,20 @@ def test_fallback_test_tie_goes_to_one_cluster():
     assert clusterability_test(feats, tree, 18) == 1
     labels, info = cluster_layer(feats, 18, 0.2)
     assert labels.tolist() == [0, 0, 0] and info["by"] == "test"
+
+
+def test_fallback_test_stays_undecided_when_each_half_misses_one_unit():
+    """The input layer of a sculpted [4,24,24,16] net (seed 0) that condenses to [4,4,2,16]:
+    x1 -> h1 {0,1,3}, x2 -> {0,1,2}, x3 -> {0,1}, x4 -> {0,2}; every input reaches both h2
+    units and all 16 outputs. The best 2-way split {x1,x3} / {x2,x4} reaches 21 of the N = 22
+    targets on each side, but a different h1 unit is missing on each, so k_ij = 20 < e = 21²/22
+    (by 1/N): "all together" does not fire, nor does "all separate" for the closest pair
+    (k_ij = 20 > e = 21·20/22). The test is UNDECIDED and Q_D's k = 2 stands (spec §5.3-5.4;
+    the authors' clusterability.py gives the same) - the inputs split, and reuse is missed."""
+    h1 = np.array([[1, 1, 0, 1], [1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 1, 0]], dtype=bool)
+    feats = np.hstack([h1, np.ones((4, 18), dtype=bool)])
+    tree = linkage(pdist(feats.astype(float), metric="cosine"), method="average")
+    assert clusterability_test(feats, tree, 22) is None
+    labels, info = cluster_layer(feats, 22, 0.2)
+    assert labels.tolist() == [0, 1, 0, 1] and (info["k"], info["by"], info["test"]) == (2, "qd", None)
+    assert info["qd_min"] == pytest.approx(-0.301, abs=1e-3)
