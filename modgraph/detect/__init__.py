@@ -43,3 +43,4 @@ from modgraph.detect import modularity as _modularity  # noqa: E402,F401  (regis
 from modgraph.detect import sbm as _sbm  # noqa: E402,F401  (registers "sbm", "nested-sbm")
 from modgraph.detect import sculpting as _sculpting  # noqa: E402,F401  (registers "sculpting")
 from modgraph.detect import spectral as _spectral  # noqa: E402,F401  (registers "spectral")
+from modgraph.detect import subfunctions as _subfunctions  # noqa: E402,F401  (registers "subfunctions")

@@ -14,7 +14,7 @@ from modgraph.partition import Hierarchy, canonical_labels
 from modgraph.planted import planted_layered_graph
 from modgraph.testing import random_network
 
-OURS = ["sbm", "nested-sbm", "modularity", "sculpting"]
+OURS = ["sbm", "nested-sbm", "modularity", "sculpting", "subfunctions"]
 
 
 def _options(method):
@@ -129,7 +129,7 @@ def test_empty_graph_and_graph_without_edges_are_clear_errors(method):
 
 def test_unknown_method_lists_the_methods():
     with pytest.raises(ValueError, match="unknown method 'louvain'; choose one of modularity, nested-sbm, "
-                                         "sbm, sculpting, spectral$"):
+                                         "sbm, sculpting, spectral, subfunctions$"):
         detect(_graph([1, 1], [0], [1]), method="louvain")
 
 

@@ -32,7 +32,7 @@ def planted_10_to_1():
                                  weights="sign", seed=1)
 
 
-@pytest.mark.parametrize("method", ["sbm", "nested-sbm", "modularity"])
+@pytest.mark.parametrize("method", ["sbm", "nested-sbm", "modularity", "subfunctions"])
 def test_planted_block_model_10_to_1_is_recovered(planted_10_to_1, method):
     g, truth = planted_10_to_1
     assert g.n_units >= 200
