@@ -10,8 +10,17 @@ Two views of the condensed network, one inference each, and a description length
 3. On each view, graph-tool's ``ModularityState`` (best of several seeded restarts, greedy
    refinement) proposes a partition.
 4. The proposal with the smaller degree-corrected SBM description length **on the closure** is
-   the answer (ties to the unit-graph proposal): minimum description length as a referee between
-   two candidates, with no threshold and no per-task setting.
+   kept (ties to the unit-graph proposal): minimum description length as a referee between two
+   candidates, with no threshold and no per-task setting.
+5. A third proposal from the meaning of the criteria, the **reach signature**
+   (:func:`signature_partition`): output functions are the closure proposal's groups of outputs;
+   input groups are the closure proposal's groups of inputs joined wherever two groups feed one
+   first-hidden-layer unit; a non-output unit that reaches the outputs of one function only joins
+   that function's module, every other unit is keyed by (input groups reaching it, output
+   functions it reaches). A module reused by several functions is a set of units reaching all of
+   them.
+6. Between the kept proposal of step 4 and the signature proposal, the smaller degree-corrected
+   SBM description length **on the unit graph** decides (ties to step 4's).
 
 Weights are ignored (the masks decide, as in ``sculpting``); dead units are condensed away and
 labelled −1. Why this design and what else was measured: ``docs/methods.md``, section
@@ -41,9 +50,9 @@ import scipy.sparse as sp
 from modgraph.detect import _gt, register
 from modgraph.detect._common import check_seed, prepare, spread
 from modgraph.graph import UnitGraph
-from modgraph.partition import Partition
+from modgraph.partition import Partition, canonical_labels
 
-__all__ = ["subfunctions", "closure_edges"]
+__all__ = ["subfunctions", "closure_edges", "signature_partition"]
 
 
 def closure_edges(g: UnitGraph) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +82,66 @@ def closure_edges(g: UnitGraph) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(src).astype(np.int64), np.concatenate(dst).astype(np.int64)
 
 
+def _join_inputs(groups: np.ndarray, first_src: np.ndarray, first_dst: np.ndarray) -> np.ndarray:
+    """Join input groups (labels over the inputs) wherever two of them feed one first-layer unit."""
+    parent = np.arange(groups.max() + 1)
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for d in np.unique(first_dst):
+        feeding = np.unique(groups[first_src[first_dst == d]])
+        for other in feeding[1:]:
+            ra, rb = find(feeding[0]), find(other)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(x) for x in groups], dtype=np.int64)
+
+
+def signature_partition(g: UnitGraph, proposal: np.ndarray) -> np.ndarray:
+    """Modules from reach signatures over the terminal groups of ``proposal`` (condensed ``g``).
+
+    Output functions: ``proposal``'s groups of the output units. Input groups: ``proposal``'s
+    groups of the input units, joined wherever two of them feed one unit of the next layer (an
+    input-separable group has first-layer units of its own). A non-output unit reaching the
+    outputs of exactly one function joins that function's module (with its outputs); every other
+    unit is keyed by (the input groups with a path to it, or its own group for an input; the
+    output functions it reaches). No threshold: keys are compared for equality.
+
+    >>> from modgraph.planted import disjoint_mlps
+    >>> from modgraph.graph import build_unit_graph
+    >>> net, truth = disjoint_mlps([3, 4, 2], n_modules=2)
+    >>> g = build_unit_graph(net)
+    >>> signature_partition(g, truth).tolist() == truth.tolist()
+    True
+    """
+    proposal = np.asarray(proposal, dtype=np.int64)
+    n, last = g.n_units, g.n_layers - 1
+    ins, outs = g.units_in_layer(0), g.units_in_layer(last)
+    reach = np.zeros((n, n), dtype=bool)
+    csrc, cdst = closure_edges(g)
+    reach[csrc, cdst] = True
+    _, fun = np.unique(proposal[outs], return_inverse=True)                 # output function per output
+    first = (g.layer[g.src] == 0)
+    pos_in = np.full(n, -1, dtype=np.int64)
+    pos_in[ins] = np.arange(ins.size)
+    _, grp = np.unique(proposal[ins], return_inverse=True)
+    grp = _join_inputs(grp.astype(np.int64), pos_in[g.src[first]], g.dst[first])
+    _, grp = np.unique(grp, return_inverse=True)
+    reach_fun = (reach[:, outs].astype(np.int64) @ np.eye(fun.max() + 1, dtype=np.int64)[fun]) > 0
+    from_grp = (reach[ins, :].T.astype(np.int64) @ np.eye(grp.max() + 1, dtype=np.int64)[grp]) > 0
+    from_grp[ins] = np.eye(grp.max() + 1, dtype=bool)[grp]                  # an input: its own group
+    reach_fun[outs] = np.eye(fun.max() + 1, dtype=bool)[fun]                # an output: its own function
+    single = reach_fun.sum(axis=1) == 1
+    from_grp[single] = False                                                # exclusive to one function
+    keys = np.hstack([from_grp, reach_fun]).astype(np.int8)
+    _, labels = np.unique(keys, axis=0, return_inverse=True)
+    return canonical_labels(labels.astype(np.int64).ravel())
+
+
 @register("subfunctions")
 def subfunctions(graph: UnitGraph, *, seed: int = 1, n_restarts: int = 5) -> Partition:
     """Modules of a pruned network's unit graph with no per-task parameter (module docstring).
@@ -90,8 +159,10 @@ def subfunctions(graph: UnitGraph, *, seed: int = 1, n_restarts: int = 5) -> Par
     Returns
     -------
     Partition
-        ``stats``: ``chosen`` (``"unit"`` or ``"closure"``), per view its ``modularity`` on that view
-        and ``dl`` (description length on the closure, nats), ``n_closure_edges``.
+        ``stats``: ``chosen`` (``"unit"``, ``"closure"`` or ``"signature"``), per modularity view its
+        ``modularity`` on that view and ``dl`` (description length on the closure, nats);
+        ``signature`` and ``kept_dl_unit`` (the signature proposal and step 4's kept proposal: their
+        description lengths on the unit graph, nats); ``n_closure_edges``.
     """
     seed = check_seed(seed)
     if isinstance(n_restarts, bool) or not isinstance(n_restarts, (int, np.integer)) or n_restarts < 1:
@@ -102,12 +173,21 @@ def subfunctions(graph: UnitGraph, *, seed: int = 1, n_restarts: int = 5) -> Par
     csrc, cdst = closure_edges(work)
     clos_g = _gt.simple_graph(n, csrc, cdst)
     stats = {"n_units_used": n, "n_closure_edges": int(csrc.size)}
-    best = None
+    best, stats_labels = None, {}
     for view, g in (("unit", unit_g), ("closure", clos_g)):
         labels, q = _gt.best_modularity_partition(g, seed=seed, n_restarts=int(n_restarts))
+        stats_labels[view] = labels
         dl = _gt.blockmodel_dl(clos_g, labels)
         stats[view] = {"modularity": q, "dl": dl, "n_modules": int(labels.max()) + 1}
         if best is None or dl < best[0] - 1e-9:
             best = (dl, view, labels)
-    stats["chosen"] = best[1]
-    return Partition(spread(graph, work, best[2]), method="subfunctions", seed=seed, stats=stats)
+    sig = signature_partition(work, stats_labels["closure"])
+    kept_dl = _gt.blockmodel_dl(unit_g, best[2])
+    sig_dl = _gt.blockmodel_dl(unit_g, sig)
+    stats["kept_dl_unit"] = kept_dl
+    stats["signature"] = {"dl_unit": sig_dl, "n_modules": int(sig.max()) + 1}
+    chosen, labels = best[1], best[2]
+    if sig_dl < kept_dl - 1e-9:
+        chosen, labels = "signature", sig
+    stats["chosen"] = chosen
+    return Partition(spread(graph, work, labels), method="subfunctions", seed=seed, stats=stats)

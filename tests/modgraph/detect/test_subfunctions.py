@@ -1,9 +1,9 @@
-"""``subfunctions``: the threshold-free detector of issue 8 (modularity on two views, MDL referee)."""
+"""``subfunctions``: the threshold-free detector of issue 8 (modularity on two views and reach signatures, MDL referees)."""
 import numpy as np
 import pytest
 
 from modgraph.detect import detect
-from modgraph.detect.subfunctions import closure_edges
+from modgraph.detect.subfunctions import closure_edges, signature_partition
 from modgraph.graph import UnitGraph, build_unit_graph, condense
 from modgraph.partition import canonical_labels
 from modgraph.testing import labels_from_modules, random_network, sculpted_networks
@@ -81,3 +81,25 @@ def test_bad_input_is_a_clear_error():
                       value=np.zeros(0), widths=(1, 1))
     with pytest.raises(ValueError, match="no edges"):
         detect(empty, method="subfunctions", seed=0)
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_signature_of_the_spec_partition_is_the_spec_partition(name):
+    net, _, _, modules = NETS[name]
+    g = condense(build_unit_graph(net))
+    truth = canonical_labels(labels_from_modules(g, modules))
+    assert signature_partition(g, truth).tolist() == truth.tolist()
+
+
+def test_signature_joins_input_groups_sharing_a_first_layer_unit_and_splits_outputs_by_function():
+    """[4,1,2,16] with a proposal that cuts the inputs in two and lumps every unit with them: the
+    signature puts all inputs and the shared first layer in one module and the two output
+    functions (odd / even outputs, taken from the proposal) in two others."""
+    net, _, _, modules = NETS["[4,1,2,16]"]
+    g = condense(build_unit_graph(net))
+    truth = canonical_labels(labels_from_modules(g, modules))
+    proposal = np.zeros(g.n_units, dtype=np.int64)
+    proposal[g.units_in_layer(0)[2:]] = 1                      # inputs {x1,x2} | {x3,x4}
+    outs = g.units_in_layer(g.n_layers - 1)
+    proposal[outs] = 2 + truth[outs]                            # the output functions
+    assert signature_partition(g, proposal).tolist() == truth.tolist()
