@@ -80,23 +80,32 @@ def ncut(graph: UnitGraph, partition_or_labels) -> float:
     """
     labels = _unit_labels(graph, partition_or_labels)
     ls, ld, w = labels[graph.src], labels[graph.dst], graph.weight
-    alive = (ls >= 0) & (ld >= 0)
-    ls, ld, w = ls[alive], ld[alive], w[alive]
+    if labels.size and labels.min() < 0:
+        alive = (ls >= 0) & (ld >= 0)
+        ls, ld, w = ls[alive], ld[alive], w[alive]
     n_mod = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
     vol = np.bincount(ls, w, minlength=n_mod) + np.bincount(ld, w, minlength=n_mod)
-    cross = ls != ld
-    cut = np.bincount(ls[cross], w[cross], minlength=n_mod) + np.bincount(ld[cross], w[cross], minlength=n_mod)
-    return float(np.sum(cut / (vol + 1e-8)))
+    inside = ls == ld
+    cut = vol - 2.0 * np.bincount(ls[inside], w[inside], minlength=n_mod)   # exactly 0 when nothing is cut
+    return float(np.sum(np.maximum(cut, 0.0) / (vol + 1e-8)))
+
+
+_THREADPOOLS = []                                        # one ThreadpoolController, made on first use
 
 
 def _one_blas_thread():
     """Single-threaded BLAS for the small dense solves (measured: a 522² eigh takes 0.03 s
-    on one OpenBLAS thread, 1–2 s on two threads of a busy 2-core machine)."""
+    on one OpenBLAS thread, 1–2 s on two threads of a busy 2-core machine).
+
+    Finding the thread pools costs ~1 ms (a tenth of a whole 1,700-unit spectral call), so
+    it happens once per process; numpy's and scipy's BLAS are loaded by then."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:                                  # pragma: no cover - optional
         return contextlib.nullcontext()
-    return threadpool_limits(1)
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1)
 
 
 def _clean(graph: UnitGraph) -> tuple[UnitGraph, np.ndarray]:
@@ -104,44 +113,75 @@ def _clean(graph: UnitGraph) -> tuple[UnitGraph, np.ndarray]:
     deg = np.bincount(graph.src, graph.weight, graph.n_units) + np.bincount(graph.dst, graph.weight,
                                                                              graph.n_units)
     keep = deg > 0
-    return graph.subgraph(keep), keep
+    return (graph if keep.all() else graph.subgraph(keep)), keep
 
 
-def _top_bipartite(m: sp.csr_matrix, side: np.ndarray, k: int, *, dense_limit: int, seed: int):
-    """Top-k eigenpairs of a symmetric bipartite ``m`` (no edge inside ``side`` or outside it).
+def _top_bipartite(graph: UnitGraph, inv_sqrt: np.ndarray, k: int, *, dense_limit: int, seed: int):
+    """Top-k eigenpairs of ``M = D^-1/2 A D^-1/2``, which is bipartite: odd vs even layers.
 
-    With ``B = m[even, odd]`` the eigenvalues of ``m`` are ±σ(B) and the eigenvector of +σ is
-    ``[u; v] / √2`` for the singular pair (u, σ, v). Up to ``dense_limit`` units on the smaller
-    side the top k come from the dense eigendecomposition of the smaller Gram matrix (``BᵀB``
-    or ``BBᵀ``; exact like a dense solve of ``m``); above it from ARPACK's partial SVD of the
-    sparse B (``svds``, no factorisation; 10⁵ units in seconds). Returns None when σ_k ≈ 0.
+    With ``B`` the block of ``M`` between the larger side (rows) and the smaller (columns),
+    the eigenvalues of ``M`` are ±σ(B) and the eigenvector of +σ is ``[u; v] / √2`` for the
+    singular pair (u, σ, v). Up to ``dense_limit`` units on the smaller side the top k come
+    from the dense eigendecomposition of the Gram matrix ``BᵀB`` (exact like a dense solve of
+    ``M``), summed layer by layer of the larger side: a layer only touches the smaller-side
+    layers just before and after it, so each term is a small dense product. Above it they
+    come from ARPACK's partial SVD of the sparse B (``svds``, no factorisation; 10⁵ units in
+    seconds). Returns None when σ_k ≈ 0.
     """
-    a, b = np.flatnonzero(side), np.flatnonzero(~side)
-    block = m[a][:, b]
-    if a.size < b.size:
-        a, b, block = b, a, block.T.tocsr()
-    if b.size > dense_limit:
-        if k >= b.size:                                      # ARPACK needs k < min(shape)
+    layer = graph.layer
+    small = layer % 2 == 1
+    if 2 * int(small.sum()) > small.size:
+        small = ~small
+    cols = np.flatnonzero(small)
+    cols = cols[np.argsort(layer[cols], kind="stable")]          # smaller side, by layer
+    rows = np.flatnonzero(~small)
+    n_small = cols.size
+    pos = np.empty(layer.size, dtype=np.int64)
+    pos[cols] = np.arange(n_small)
+    src_small = small[graph.src]
+    big = np.where(src_small, graph.dst, graph.src)               # each edge's end on the larger side
+    col = pos[np.where(src_small, graph.src, graph.dst)]          # and its column
+    w = graph.weight * inv_sqrt[graph.src] * inv_sqrt[graph.dst]
+    vecs = np.zeros((layer.size, k))
+    if n_small > dense_limit:
+        if k >= n_small:                                          # ARPACK needs k < min(shape)
             return None
-        v0 = np.random.default_rng(seed).uniform(-1, 1, b.size)
+        pos[rows] = np.arange(rows.size)
+        block = sp.csr_matrix((w, (pos[big], col)), shape=(rows.size, n_small))
+        v0 = np.random.default_rng(seed).uniform(-1, 1, n_small)
         _, sigma, vt = sla.svds(block, k=k, tol=1e-10, v0=v0)
         order = np.argsort(sigma)[::-1]
         sigma, v = sigma[order], vt[order].T
         if sigma[-1] <= 1e-5:
             return None
+        vecs[rows] = (block @ v) / (sigma * np.sqrt(2.0))
     else:
-        if block.nnz > 0.1 * block.shape[0] * block.shape[1]:
-            block = block.toarray()                          # dense BLAS beats sparse products here
-        gram = block.T @ block                               # (|b|, |b|), |b| = the smaller side
-        gram = gram.toarray() if sp.issparse(gram) else gram
-        vals, v = la.eigh(gram, subset_by_index=(b.size - k, b.size - 1), check_finite=False)
-        vals, v = vals[::-1], v[:, ::-1]
+        # one dense block per layer of the larger side, against the smaller side's layers l ± 1
+        col_layer = layer[cols]
+        rows = rows[np.argsort(layer[rows], kind="stable")]
+        groups, first, size = np.unique(layer[rows], return_index=True, return_counts=True)
+        lo, hi = np.searchsorted(col_layer, groups - 1), np.searchsorted(col_layer, groups + 2)
+        base = np.concatenate([[0], np.cumsum(size * (hi - lo))])
+        group = np.zeros(layer.max() + 1, dtype=np.int64)
+        group[groups] = np.arange(groups.size)
+        g = group[layer[big]]
+        pos[rows] = np.arange(rows.size) - np.repeat(first, size)
+        flat = base[g] + pos[big] * (hi - lo)[g] + (col - lo[g])
+        blocks = np.bincount(flat, w, base[-1])
+        gram = np.zeros((n_small, n_small))
+        for i in range(groups.size):
+            dense = blocks[base[i]:base[i + 1]].reshape(size[i], hi[i] - lo[i])
+            gram[lo[i]:hi[i], lo[i]:hi[i]] += dense.T @ dense           # numpy calls syrk for AᵀA
+        # symmetric, so its transpose (Fortran order: LAPACK's own) is the same matrix, and no copy is made
+        vals, v = la.eigh(gram.T, subset_by_index=(n_small - k, n_small - 1), overwrite_a=True, check_finite=False)
+        vals, v = vals[::-1], np.ascontiguousarray(v[:, ::-1])
         if vals[-1] <= 1e-10:
             return None
         sigma = np.sqrt(vals)
-    vecs = np.zeros((m.shape[0], k))
-    vecs[b] = v / np.sqrt(2.0)
-    vecs[a] = (block @ v) / (sigma * np.sqrt(2.0))
+        for i in range(groups.size):
+            dense = blocks[base[i]:base[i + 1]].reshape(size[i], hi[i] - lo[i])
+            vecs[rows[first[i]:first[i] + size[i]]] = (dense @ v[lo[i]:hi[i]]) / (sigma * np.sqrt(2.0))
+    vecs[cols] = v / np.sqrt(2.0)
     return sigma, vecs
 
 
@@ -160,15 +200,15 @@ def spectral_embedding(graph: UnitGraph, k: int, *, seed: int = 0, solver: str =
     """
     if solver not in ("auto", "bipartite", "dense", "arpack"):
         raise ValueError(f"unknown solver {solver!r}; choose one of arpack, auto, bipartite, dense")
-    a = graph.adjacency()
-    n = a.shape[0]
-    d = np.asarray(a.sum(axis=1)).ravel()
+    n, w = graph.n_units, graph.weight
+    d = np.bincount(graph.src, w, n) + np.bincount(graph.dst, w, n)
     inv_sqrt = 1.0 / np.sqrt(d)
-    m = (sp.diags(inv_sqrt) @ a @ sp.diags(inv_sqrt)).tocsr()   # D^-1/2 A D^-1/2 = I - L_sym
     side = graph.layer % 2 == 0
     found, used = None, solver
     if solver in ("auto", "bipartite") and k <= min(side.sum(), (~side).sum()):
-        found, used = _top_bipartite(m, side, k, dense_limit=dense_limit, seed=seed), "bipartite"
+        found, used = _top_bipartite(graph, inv_sqrt, k, dense_limit=dense_limit, seed=seed), "bipartite"
+    if found is None:
+        m = (sp.diags(inv_sqrt) @ graph.adjacency() @ sp.diags(inv_sqrt)).tocsr()   # D^-1/2 A D^-1/2 = I - L_sym
     if found is None and (solver == "dense" or (solver != "arpack" and n <= dense_limit)):
         mu, vecs = la.eigh(m.toarray(), subset_by_index=(n - k, n - 1), check_finite=False)
         found, used = (mu[::-1], vecs[:, ::-1]), "dense"
