@@ -15,7 +15,9 @@ Everything graph-tool specific lives here, so the rest of modgraph sees numpy ar
 - :func:`modularity` is ``gt.modularity``, the common yardstick of all methods.
 - :func:`best_modularity_partition` (restarts of ``ModularityState`` with greedy refinement, the
   highest exact Q kept, ties to the smallest canonical labelling) and :func:`blockmodel_dl` (the
-  description length of a *given* partition under a ``BlockState``) serve ``subfunctions``.
+  description length of a *given* partition under a ``BlockState``) and :func:`bipartite_dl` (the
+  same for a bipartite multigraph with integer multiplicities, sides kept in separate blocks)
+  serve ``subfunctions``.
 
 graph-tool 2.45 facts absorbed here (see ``ecosystem-facts.md`` §3): real weights go in
 ``recs`` (``eweight`` is cast to int), ``real-exponential`` needs |w|; one ``minimize_*`` call is
@@ -266,3 +268,30 @@ def blockmodel_dl(g, labels, *, deg_corr: bool = True) -> float:
     prop = g.new_vertex_property("int")
     prop.a = np.asarray(labels, dtype=np.int64)
     return float(gt.BlockState(g, b=prop, deg_corr=deg_corr).entropy())
+
+
+def bipartite_dl(n_left: int, n_right: int, left, right, counts, left_labels, right_labels, *,
+                 deg_corr: bool = False) -> float:
+    """Description length (nats) of a bipartite multigraph under a ``BlockState`` fixed at a partition.
+
+    Vertices ``0..n_left-1`` (left) and ``n_left..n_left+n_right-1`` (right); edge ``i`` joins left
+    ``left[i]`` to right ``right[i]`` with multiplicity ``counts[i]`` (an ``int64_t`` ``eweight``).
+    Left and right vertices never share a block: ``right_labels`` are shifted past ``left_labels``.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.size and counts.min() < 1:
+        raise ValueError("bipartite_dl: multiplicities must be >= 1")
+    g = gt.Graph(directed=False)
+    g.add_vertex(int(n_left) + int(n_right))
+    g.add_edge_list(np.column_stack([np.asarray(left, dtype=np.int64),
+                                     int(n_left) + np.asarray(right, dtype=np.int64)]))
+    w = g.new_edge_property("int64_t")
+    w.a = counts
+    lb = np.unique(np.asarray(left_labels, dtype=np.int64), return_inverse=True)[1].ravel()
+    rb = np.unique(np.asarray(right_labels, dtype=np.int64), return_inverse=True)[1].ravel()
+    b = g.new_vertex_property("int")
+    b.a = np.concatenate([lb, (lb.max() + 1 if lb.size else 0) + rb])
+    dl = float(gt.BlockState(g, b=b, eweight=w, deg_corr=deg_corr).entropy())
+    if not np.isfinite(dl):
+        raise ModgraphError(f"graph-tool returned a non-finite description length ({dl}) for a bipartite graph")
+    return dl

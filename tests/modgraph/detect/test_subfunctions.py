@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from modgraph.detect import detect
-from modgraph.detect.subfunctions import closure_edges, signature_partition
+from modgraph.detect.subfunctions import closure_edges, input_path_counts, regroup_inputs, signature_partition
 from modgraph.graph import UnitGraph, build_unit_graph, condense
 from modgraph.partition import canonical_labels
 from modgraph.testing import labels_from_modules, random_network, sculpted_networks
@@ -103,3 +103,61 @@ def test_signature_joins_input_groups_sharing_a_first_layer_unit_and_splits_outp
     outs = g.units_in_layer(g.n_layers - 1)
     proposal[outs] = 2 + truth[outs]                            # the output functions
     assert signature_partition(g, proposal).tolist() == truth.tolist()
+
+
+def _overlap_net():
+    """x1 feeds only A's hidden unit, x4 only B's, x2 and x3 feed both; yA <- hA, yB <- hB."""
+    from modgraph.network import Layer, LayeredNetwork
+    w1 = np.array([[1.0, 1.0, 1.0, 0.0],       # hA <- x1, x2, x3
+                   [0.0, 1.0, 1.0, 1.0]])      # hB <- x2, x3, x4
+    return build_unit_graph(LayeredNetwork([Layer.from_dense(w1), Layer.from_dense(np.eye(2))]))
+
+
+def test_regroup_inputs_joins_inputs_reaching_the_same_modules_and_parts_the_others():
+    g = _overlap_net()                            # units: x1..x4 = 0..3, hA, hB = 4, 5, yA, yB = 6, 7
+    proposal = np.array([0, 0, 1, 1, 0, 1, 0, 1])  # the shared x2, x3 cut apart, one with each function
+    out = regroup_inputs(g, proposal, dl=lambda labels: 0.0)
+    ins = out[:4].tolist()
+    assert ins[1] == ins[2] and len({ins[0], ins[1], ins[3]}) == 3       # {x1} {x2, x3} {x4}
+    assert out[4:].tolist() == [out[4], out[5], out[4], out[5]] and out[4] != out[5]   # the rest as given
+    assert regroup_inputs(g, out, dl=lambda labels: 0.0).tolist() == out.tolist()     # a fixed point
+
+
+def test_regroup_inputs_lets_the_description_length_place_a_group():
+    g = _overlap_net()
+    proposal = np.array([0, 0, 1, 1, 0, 1, 0, 1])
+    # a dl that charges for every input outside module 0's label: the shared group goes there
+    seen = []
+
+    def dl(labels):
+        seen.append(labels.copy())
+        return float((labels[:4] != labels[4]).sum())
+
+    out = regroup_inputs(g, proposal, dl=dl)
+    assert out[1] == out[2] == out[4]
+    assert len(seen) >= 3                         # every candidate placement was scored
+
+
+def test_input_path_counts_are_the_numbers_of_directed_paths():
+    g = condense(build_unit_graph(random_network([5, 6, 6, 3], density=0.5, seed=3)))
+    rows, cols, counts = input_path_counts(g)
+    adj = np.zeros((g.n_units, g.n_units), dtype=np.int64)
+    adj[g.src, g.dst] = 1
+    total, step = np.zeros_like(adj), np.eye(g.n_units, dtype=np.int64)
+    for _ in range(g.n_layers - 1):
+        step = step @ adj
+        total += step
+    ins = g.units_in_layer(0)
+    want = sorted((i, int(u), int(total[x, u])) for i, x in enumerate(ins) for u in np.flatnonzero(total[x]))
+    assert sorted(zip(rows.tolist(), cols.tolist(), counts.tolist())) == want
+
+
+def test_input_regrouping_is_refused_on_the_planted_graph():
+    """At 10:1 every input reaches every module, so regrouping would lump the inputs of the three
+    planted modules together; the path-count graph's description length refuses it."""
+    from modgraph.planted import planted_layered_graph
+    g, truth = planted_layered_graph(n_layers=4, layer_width=60, n_modules=3, ratio=10.0, mean_degree=20,
+                                     weights="sign", seed=1)
+    p = detect(g, method="subfunctions", seed=0)
+    assert p.stats["inputs_regrouped"] is False
+    assert p.stats["path_graph_dl"]["regrouped"] > p.stats["path_graph_dl"]["kept"]
