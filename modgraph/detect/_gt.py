@@ -31,6 +31,7 @@ import numpy as np
 import graph_tool.all as gt
 
 from modgraph.errors import ModgraphError
+from modgraph.partition import canonical_labels
 
 __all__ = ["to_graph_tool", "seed_all", "restart_seeds", "fit_blockmodel", "multilevel_args", "modularity",
            "modularity_state", "compact_levels"]
@@ -213,22 +214,6 @@ def modularity_state(g, *, seed: int) -> np.ndarray:
     return np.unique(np.array(state.b.a, copy=True), return_inverse=True)[1].astype(np.int64)
 
 
-def simple_graph(n_vertices: int, src, dst):
-    """An undirected graph-tool graph without properties (edges as given, no weights)."""
-    g = gt.Graph(directed=False)
-    g.add_vertex(int(n_vertices))
-    g.add_edge_list(np.column_stack([np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)]))
-    return g
-
-
-def _canonical(b) -> np.ndarray:
-    b = np.asarray(b, dtype=np.int64)
-    _, first, inv = np.unique(b, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-    return rank[inv]
-
-
 def best_modularity_partition(g, *, seed: int, n_restarts: int = 5, n_sweeps: int = 20) -> tuple[np.ndarray, float]:
     """The highest-modularity partition of ``g`` found by ``n_restarts`` seeded ``ModularityState`` fits.
 
@@ -253,7 +238,7 @@ def best_modularity_partition(g, *, seed: int, n_restarts: int = 5, n_sweeps: in
             if not new < dl - 1e-12:
                 break
             dl = new
-        labels = _canonical(np.array(state.b.a, copy=True))
+        labels = canonical_labels(np.array(state.b.a, copy=True))
         del state
         prop = g.new_vertex_property("int")
         prop.a = labels

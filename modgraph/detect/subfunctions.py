@@ -272,9 +272,9 @@ def subfunctions(graph: UnitGraph, *, seed: int = 1, n_restarts: int = 5) -> Par
         raise ValueError(f"n_restarts must be an int >= 1, got {n_restarts!r}")
     work = prepare(graph, condense=True)
     n = work.n_units
-    unit_g = _gt.simple_graph(n, work.src, work.dst)
+    unit_g = _gt.to_graph_tool(n, work.src, work.dst)
     csrc, cdst = closure_edges(work)
-    clos_g = _gt.simple_graph(n, csrc, cdst)
+    clos_g = _gt.to_graph_tool(n, csrc, cdst)
     stats = {"n_units_used": n, "n_closure_edges": int(csrc.size)}
     best, stats_labels = None, {}
     for view, g in (("unit", unit_g), ("closure", clos_g)):
