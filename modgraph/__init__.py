@@ -15,6 +15,8 @@ Map of the package (one neutral value flows through pure functions)::
 - :mod:`modgraph.partition` — ``Partition``, ``Hierarchy`` (canonical labels, −1 = removed).
 - :mod:`modgraph.hierarchy` — ``module_dag``: modules, input support, outputs driven, levels, reuse.
 - :mod:`modgraph.score` — scoring against a task's ground truth (Neural Sculpting §6), NMI/ARI.
+- :mod:`modgraph.tasks` — Boolean task specs (``parse_task``, ``read_task``) and the truth table and
+  ground truth derived from them (the trainers import them; ``modgraph analyze --truth SPEC`` uses them).
 - :mod:`modgraph.nulls` — shuffle null models and significance (p, z).
 - :mod:`modgraph.lesion` — lesion tests of modules (numpy forward pass).
 - :mod:`modgraph.analyze` — the end-to-end pipeline behind ``modgraph analyze``; :mod:`modgraph.report`
@@ -22,7 +24,7 @@ Map of the package (one neutral value flows through pure functions)::
 - :mod:`modgraph.errors` — ``ModgraphError``, ``FormatError``.
 - :mod:`modgraph.cli` — the ``modgraph`` command.
 
-modgraph never imports torch.
+modgraph never imports torch or ``trainers``.
 """
 from modgraph.errors import FormatError, ModgraphError
 from modgraph.graph import UnitGraph, build_unit_graph, condense, drop_isolated

@@ -67,7 +67,7 @@ def _read_truth(path):
     except json.JSONDecodeError as err:
         raise FormatError(path, f"line {err.lineno}", "a JSON document", err.msg) from err
     if isinstance(doc, dict) and "functions" in doc:        # a task spec: derive its ground truth
-        from trainers.tasks.boolean import parse_task       # pure numpy, no torch
+        from modgraph.tasks import parse_task
         task = parse_task(doc, source=str(path))
         return truth_from_dict(task.ground_truth(), task_name=task.name, source=str(path))
     return truth_from_dict(doc, source=str(path))

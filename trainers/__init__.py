@@ -2,12 +2,13 @@
 
 Map of the package::
 
-    task spec ──tasks──► truth table + ground truth
+    task spec ──modgraph.tasks──► truth table + ground truth
               ──model──► MaskedMLP (a stack of S masked MLPs trained together)
               ──sculpt─► unit search, edge search, (Pu, Pe) grid  (uses prune's pure mask functions)
               ──export─► network.h5 + network.onnx + config.json
 
-- :mod:`trainers.tasks` — Boolean task specs (``data/tasks``), ``load_task``, ``list_tasks``.
+- :mod:`trainers.tasks` — the shipped Boolean tasks (``data/tasks``), ``load_task``, ``list_tasks``; the
+  spec language and ground truth are :mod:`modgraph.tasks` (graph side).
 - :mod:`trainers.model` — ``MaskedMLP``; :mod:`trainers.train` — ``train``, ``evaluate``.
 - :mod:`trainers.prune` — ``unit_saliency``, ``unit_masks``, ``edge_masks``.
 - :mod:`trainers.sculpt` — ``SculptConfig``, ``search``, ``sculpt_grid``.

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from trainers.model import MaskedMLP
 from trainers.prune import unit_saliency
 from trainers.sculpt import _UNTRAINED, GridResult, _advance, _choose, _grid_table, _records, _threads, search
-from trainers.tasks.truth import GROUND_TRUTH_FORMAT, GROUND_TRUTH_VERSION
+from modgraph.tasks import GROUND_TRUTH_FORMAT, GROUND_TRUTH_VERSION
 from trainers.train import TrainConfig, _adam, bce, loss_gradient
 
 __all__ = ["MnistSculptConfig", "fit", "evaluate_chunked", "sculpt_mnist", "mnist_ground_truth",

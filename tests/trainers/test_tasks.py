@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from modgraph.errors import FormatError
-from trainers.tasks import TASK_DIR, UnknownTaskError, list_tasks, load_task, parse_task, read_task
+from modgraph.tasks import parse_task, read_task
+from trainers.tasks import TASK_DIR, UnknownTaskError, list_tasks, load_task
 
 A_ONES = {(0, 0, 1, 1), (1, 0, 1, 0), (1, 1, 0, 0)}
 B_ONES = {(0, 1, 0, 1), (1, 0, 0, 1), (1, 1, 1, 1)}

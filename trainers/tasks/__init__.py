@@ -1,5 +1,8 @@
 """The shipped Boolean tasks (``data/tasks/*.json``) and lookup by id, name or file.
 
+The spec language and the ground truth derived from a spec live on the graph side,
+:mod:`modgraph.tasks`; a task returned here is a :class:`modgraph.tasks.BooleanTask`.
+
 Examples
 --------
 >>> load_task("[4, 2, 4]").name, load_task("input-separable").id
@@ -12,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from modgraph.errors import ModgraphError
-from trainers.tasks.boolean import BooleanTask, parse_task, read_task
+from modgraph.tasks import BooleanTask, read_task
 
-__all__ = ["BooleanTask", "parse_task", "read_task", "load_task", "list_tasks", "UnknownTaskError",
-           "TASK_DIR"]
+__all__ = ["load_task", "list_tasks", "UnknownTaskError", "TASK_DIR"]
 
 #: Folder of the shipped task specs.
 TASK_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from modgraph.errors import FormatError
-from trainers.tasks.truth import GATES, ground_truth, truth_table
+from modgraph.tasks.truth import GATES, ground_truth, truth_table
 
 __all__ = ["BooleanTask", "parse_task", "read_task", "GATES"]
 

@@ -1,7 +1,7 @@
-"""Truth tables and ground-truth structure of a validated :class:`~trainers.tasks.boolean.BooleanTask`.
+"""Truth tables and ground-truth structure of a validated :class:`~modgraph.tasks.boolean.BooleanTask`.
 
 The ground truth is plain JSON (format ``"modgraph-ground-truth"`` 1.0, documented in
-``docs/trainers.md``), so the graph side can score a network without torch or this package.
+``docs/trainers.md``), written into an export's metadata, so modgraph can score a file it did not train.
 Unit indices are 0-based positions in the network's input and output layers.
 """
 from __future__ import annotations
