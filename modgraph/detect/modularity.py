@@ -26,7 +26,7 @@ import random
 import igraph as ig
 import numpy as np
 
-from modgraph.detect import register
+from modgraph.detect._registry import register
 from modgraph.detect._common import check_seed, prepare, spread
 from modgraph.graph import UnitGraph
 from modgraph.partition import Partition, canonical_labels

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from modgraph.detect import register
+from modgraph.detect._registry import register
 from modgraph.detect._common import check_seed, prepare, spread
 from modgraph.detect._layered import block_graph, merge_blocks
 from modgraph.graph import UnitGraph

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 
-from modgraph.detect import register
+from modgraph.detect._registry import register
 from modgraph.detect._common import check_seed, prepare, spread
 from modgraph.graph import UnitGraph
 from modgraph.partition import Partition

@@ -38,7 +38,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
-from modgraph.detect import register
+from modgraph.detect._registry import register
 from modgraph.detect._kmeans import kmeans
 from modgraph.errors import FormatError
 from modgraph.graph import UnitGraph

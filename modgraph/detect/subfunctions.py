@@ -56,7 +56,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from modgraph.detect import _gt, register
+from modgraph.detect import _gt
+from modgraph.detect._registry import register
 from modgraph.detect._common import check_seed, prepare, spread
 from modgraph.graph import UnitGraph
 from modgraph.partition import Partition, canonical_labels
