@@ -14,7 +14,8 @@ Map of the package::
 - :mod:`trainers.sculpt` — ``SculptConfig``, ``search``, ``sculpt_grid``.
 - :mod:`trainers.export` — ``to_network``, ``export_run``.
 - :mod:`trainers.config` — ``task_train_config``: a task's lr / batch / epochs per depth (and width).
-- :mod:`trainers.cli` — the ``modgraph-train`` command.
+- :mod:`trainers.cli` — the ``modgraph-train`` command (a registry of subcommands); :mod:`trainers.cli_args`
+  what the subcommands share (``UsageError``, option checks).
 - Also: :mod:`trainers.demo` (``make demo``), :mod:`trainers.study` (many sculpted cells),
   :mod:`trainers.tasks.mnist` and :mod:`trainers.clusterability` (MNIST tasks and the
   clusterability papers' MLP).

@@ -9,35 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from modgraph.errors import ModgraphError
+from trainers import clusterability_cli, mnist_sculpt_cli
+from trainers.cli_args import UsageError, check_out_folder, parse_steps, parse_widths
 
-__all__ = ["main"]
-
-
-class UsageError(ModgraphError, ValueError):
-    """A command-line value that cannot be used."""
-
-
-def _widths(text: str) -> list[int]:
-    try:
-        widths = [int(t) for t in text.split(",")]
-    except ValueError:
-        raise UsageError(f"--hidden: expected comma-separated positive integers such as 24,24, found {text!r}") from None
-    if not widths or min(widths) < 1:
-        raise UsageError(f"--hidden: every width must be a positive integer, found {text!r}")
-    return widths
-
-
-def _steps(text: str, flag: str) -> tuple[float, ...]:
-    try:
-        steps = tuple(float(t) for t in text.split(","))
-    except ValueError:
-        raise UsageError(f"{flag}: expected comma-separated percentages in (0, 100), found {text!r}") from None
-    if not all(0.0 < s < 100.0 for s in steps):
-        raise UsageError(f"{flag}: every step must be a percentage in (0, 100), found {text!r}")
-    return steps
+__all__ = ["main", "SUBCOMMANDS"]
 
 
 def _check(args, name, ok, want: str) -> None:
@@ -57,14 +34,13 @@ def _config(args):
     for name in ("weight_decay", "noise"):
         _check(args, name, lambda v: v >= 0, "a number >= 0")
     _check(args, "gate", lambda v: 0 < v <= 1, "a fraction in (0, 1]")
-    hidden = _widths(args.hidden)
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"--out: expected a folder, found the file {args.out!r}")
+    hidden = parse_widths(args.hidden)
+    check_out_folder(args.out)
     task = load_task(args.task)
     if args.grid and (args.pu or args.pe):
         raise UsageError("--grid runs the spec's full (Pu, Pe) grid; drop --pu/--pe or drop --grid")
-    pus = () if args.edge_only else PU_GRID if args.grid else _steps(args.pu or "10", "--pu")
-    pes = PE_GRID if args.grid else _steps(args.pe or "0.5", "--pe")
+    pus = () if args.edge_only else PU_GRID if args.grid else parse_steps(args.pu or "10", "--pu")
+    pes = PE_GRID if args.grid else parse_steps(args.pe or "0.5", "--pe")
     train_cfg = task_train_config(task, hidden, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
                                   weight_decay=args.weight_decay, noise_std=args.noise)
     cfg = SculptConfig(train=train_cfg, gate=args.gate if args.gate is not None else 1.0, unit_steps=pus,
@@ -113,9 +89,7 @@ def _cmd_tasks(args) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="modgraph-train", description="Train and sculpt networks (Neural Sculpting).")
-    sub = p.add_subparsers(dest="command", required=True)
+def _add_boolean(sub) -> None:
     b = sub.add_parser("boolean", help="train, sculpt and export a network for a Boolean task")
     b.add_argument("--task", required=True, help='a shipped task id or name ("[4,2,4]", "reused") or a spec file')
     b.add_argument("--hidden", default="24,24", help="hidden widths, comma-separated (default 24,24)")
@@ -134,16 +108,30 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=1, help="torch threads (default 1: small nets are overhead-bound)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(run=_cmd_boolean)
+
+
+def _add_tasks(sub) -> None:
     t = sub.add_parser("tasks", help="list the shipped tasks")
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(run=_cmd_tasks)
-    from trainers.clusterability_cli import add_cli as _add_clusterability   # mnist-clusterability
-    _add_clusterability(sub)
-    from trainers.mnist_sculpt_cli import add_cli as _add_mnist_sculpt   # mnist-sculpt
-    _add_mnist_sculpt(sub)
+
+
+def _add_demo(sub) -> None:
     d = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)")
     d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     d.set_defaults(run=_cmd_demo)
+
+
+#: The subcommands, in the order ``--help`` lists them: each adds its parser, whose ``run``
+#: default is the function that carries it out, to the subparsers.
+SUBCOMMANDS = (_add_boolean, _add_tasks, clusterability_cli.add_cli, mnist_sculpt_cli.add_cli, _add_demo)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modgraph-train", description="Train and sculpt networks (Neural Sculpting).")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
     return p
 
 

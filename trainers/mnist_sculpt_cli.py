@@ -34,7 +34,7 @@ def add_cli(sub) -> None:
 
 
 def _config(args):
-    from trainers.cli import UsageError, _steps, _widths
+    from trainers.cli_args import UsageError, check_out_folder, parse_steps, parse_widths
     from trainers.mnist_sculpt import MnistSculptConfig
     from trainers.train import TrainConfig
 
@@ -43,12 +43,11 @@ def _config(args):
             raise UsageError(f"--{name.replace('_', '-')}: expected a positive number, found {getattr(args, name)}")
     if not 0 <= args.gate_drop < 1:
         raise UsageError(f"--gate-drop: expected a fraction in [0, 1), found {args.gate_drop}")
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"--out: expected a folder, found the file {args.out!r}")
+    check_out_folder(args.out)
     train = TrainConfig(lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, noise_std=0.0)
-    return _widths(args.hidden), MnistSculptConfig(train=train, gate_drop=args.gate_drop,
-                                                   unit_steps=_steps(args.pu, "--pu"),
-                                                   edge_steps=_steps(args.pe, "--pe"), threads=args.threads)
+    return parse_widths(args.hidden), MnistSculptConfig(train=train, gate_drop=args.gate_drop,
+                                                        unit_steps=parse_steps(args.pu, "--pu"),
+                                                        edge_steps=parse_steps(args.pe, "--pe"), threads=args.threads)
 
 
 def export_mnist(result, info: dict, out_dir, *, config: dict) -> dict:
