@@ -1,6 +1,6 @@
 """Cost of the full MNIST task-1 sculpting protocol on [1568, 392, 392, 20], from the spec's step rule.
 
-Counts the trainings each search makes (trainers.mnist_sculpt.count_rounds replays spec §4.3)
+Counts the trainings each search makes (trainers.sculpt.count_rounds replays spec §4.3)
 when every target up to the final pruning level passes and every larger one fails, with the
 final levels taken from spec §7.2 (12–30 units per hidden layer survive; density 0.02–0.30 %).
 Every training is 40 epochs on the 70k training rows; a masked net costs as much as a dense one.
@@ -9,8 +9,7 @@ Usage: .venv/bin/python benchmarks/mnist_sculpt_estimate.py EPOCH_SECONDS
 """
 import sys
 
-from trainers.mnist_sculpt import count_rounds
-from trainers.sculpt import PE_GRID, PU_GRID
+from trainers.sculpt import PE_GRID, PU_GRID, count_rounds
 
 WIDTHS, EPOCHS, SEEDS = (1568, 392, 392, 20), 40, 4
 H = sum(WIDTHS[1:-1])

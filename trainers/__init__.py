@@ -11,7 +11,8 @@ Map of the package::
   spec language and ground truth are :mod:`modgraph.tasks` (graph side).
 - :mod:`trainers.model` — ``MaskedMLP``; :mod:`trainers.train` — ``train``, ``evaluate``.
 - :mod:`trainers.prune` — ``unit_saliency``, ``unit_masks``, ``edge_masks``.
-- :mod:`trainers.sculpt` — ``SculptConfig``, ``search``, ``sculpt_grid``.
+- :mod:`trainers.sculpt` — ``SculptConfig``, ``search``, ``sculpt_from_dense`` (the search both the Boolean
+  and the MNIST pipelines run), ``sculpt_grid``.
 - :mod:`trainers.export` — ``to_network``, ``export_run``.
 - :mod:`trainers.config` — ``task_train_config``: a task's lr / batch / epochs per depth (and width).
 - :mod:`trainers.cli` — the ``modgraph-train`` command (a registry of subcommands); :mod:`trainers.cli_args`

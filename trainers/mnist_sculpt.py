@@ -10,15 +10,14 @@ What differs from the Boolean pipeline of :mod:`trainers.sculpt`:
 - unit saliency is averaged over all training rows in chunks (bounded memory);
 - test per-bit accuracy of the chosen network is reported at the end only.
 
-The step rule (accept / revert / halve) and the grid choice are those of :mod:`trainers.sculpt`.
+The searches, the step rule (accept / revert / halve) and the grid choice are those of
+:func:`trainers.sculpt.sculpt_from_dense`, given this task's training, saliency and gate.
 
 Examples
 --------
 >>> cfg = MnistSculptConfig()
 >>> (cfg.train.lr, cfg.train.batch_size, cfg.train.epochs, cfg.train.noise_std, cfg.gate_drop)
 (0.001, 256, 40, 0.0, 0.005)
->>> count_rounds(50.0, start=0.0, p_min=25.0, limit=60.0)   # 50 ok, 100 free reject, 75 no
-2
 """
 from __future__ import annotations
 
@@ -28,14 +27,13 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from modgraph.tasks import GROUND_TRUTH_FORMAT, GROUND_TRUTH_VERSION
 from trainers.model import MaskedMLP
 from trainers.prune import unit_saliency
-from trainers.sculpt import _UNTRAINED, GridResult, _advance, _choose, _grid_table, _records, _threads, search
-from modgraph.tasks import GROUND_TRUTH_FORMAT, GROUND_TRUTH_VERSION
-from trainers.train import TrainConfig, _adam, bce, loss_gradient
+from trainers.sculpt import sculpt_from_dense, torch_threads
+from trainers.train import TrainConfig, adam_step, bce, loss_gradient
 
-__all__ = ["MnistSculptConfig", "fit", "evaluate_chunked", "sculpt_mnist", "mnist_ground_truth",
-           "count_rounds", "TASK_NAME"]
+__all__ = ["MnistSculptConfig", "fit", "evaluate_chunked", "sculpt_mnist", "mnist_ground_truth", "TASK_NAME"]
 
 TASK_NAME = "mnist-task1"
 
@@ -95,7 +93,7 @@ def fit(net: MaskedMLP, x, y, x_val, y_val, config: TrainConfig, *, seed: int, c
                 xb = xb + config.noise_std * torch.randn(xb.shape, generator=g)
             grad = loss_gradient(net, theta * mask, xb, y[idx], config.log_eps)
             step += 1
-            _adam(theta, grad.mul_(mask), m1, m2, step, config)
+            adam_step(theta, grad.mul_(mask), m1, m2, step, config)
         acc, val = evaluate_chunked(net, x_val, y_val, log_eps=config.log_eps, chunk=chunk)
         better = (acc > best_acc) | ((acc >= best_acc) & (val <= best_loss))
         best = torch.where(better.unsqueeze(1), theta, best)
@@ -113,18 +111,9 @@ def _saliency(net: MaskedMLP, x, y, chunk: int) -> torch.Tensor:
     return total / x.shape[0]
 
 
-def _search(net, data, *, phase, start, steps, p_min, accuracy, loss, config, gate, seed, bar):
-    """:func:`trainers.sculpt.search` with validation-based training and gate, chunked saliency."""
-    x, y, xv, yv = data
-    return search(net, x, y, phase=phase, start=start, steps=steps, p_min=p_min, accuracy=accuracy, loss=loss,
-                  config=config, seed=seed, bar=bar, gate=gate,
-                  retrain=lambda cand, s: fit(cand, x, y, xv, yv, config.train, seed=s, chunk=config.chunk),
-                  saliency=lambda cand: _saliency(cand, x, y, config.chunk))
-
-
 def sculpt_mnist(task, widths, *, config: MnistSculptConfig = MnistSculptConfig(), seed: int,
                  progress: bool = False):
-    """Dense training, unit searches (one per Pu), one retraining, edge searches per (Pu, Pe).
+    """Dense training, then :func:`trainers.sculpt.sculpt_from_dense` with validation-based training and gate.
 
     ``task`` is a :class:`~trainers.tasks.mnist.TwoDigitTask`. Returns ``(GridResult, info)``;
     ``info`` holds the gate, the dense validation accuracy and the chosen net's test accuracy.
@@ -132,48 +121,19 @@ def sculpt_mnist(task, widths, *, config: MnistSculptConfig = MnistSculptConfig(
     t = {k: torch.as_tensor(getattr(task, k), dtype=torch.float32)
          for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
     data = (t["x_train"], t["y_train"], t["x_val"], t["y_val"])
-    cfg, timings = config, {}
-    with _threads(cfg.threads), tqdm(desc="mnist-sculpt", unit=" trainings", disable=not progress) as bar:
+    cfg = config
+    with torch_threads(cfg.threads), tqdm(desc="mnist-sculpt", unit=" trainings", disable=not progress) as bar:
         t0 = time.perf_counter()
         dense = MaskedMLP(widths, n_stack=1, seed=seed)
         d_acc, d_loss = (float(v[0]) for v in fit(dense, *data, cfg.train, seed=seed, chunk=cfg.chunk))
         gate = d_acc - cfg.gate_drop
-        history = _records("dense", dense, [d_acc], [d_loss], epochs=cfg.train.epochs, gate=gate)
-        timings["dense_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pus = list(cfg.unit_steps) or [None]
-        units = dense.repeat(len(pus))
-        if cfg.unit_steps:
-            unit_runs = _search(units, data, phase="unit", start=[0.0] * len(pus), steps=pus,
-                                p_min=100.0 / dense.n_hidden, accuracy=[d_acc] * len(pus),
-                                loss=[d_loss] * len(pus), config=cfg, gate=gate, seed=seed * 7 + 1, bar=bar)
-            r_acc, r_loss = fit(units, *data, cfg.train, seed=seed * 7 + 2, chunk=cfg.chunk)
-            for i, run in enumerate(unit_runs):
-                run["accuracy"], run["loss"] = float(r_acc[i]), float(r_loss[i])
-            retrain = _records("retrain", units, r_acc, r_loss)
-        else:
-            unit_runs, retrain = [{"pct": 0.0, "accuracy": d_acc, "loss": d_loss, "history": []}], [None]
-        timings["unit_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pes = list(cfg.edge_steps)
-        edges = units.repeat(len(pes))
-        slot = [(i, j) for i in range(len(pus)) for j in range(len(pes))]
-        edge_runs = _search(edges, data, phase="edge", start=edges.sparsity().tolist(),
-                            steps=[pes[j] for _, j in slot], p_min=100.0 / dense.n_weights,
-                            accuracy=[unit_runs[i]["accuracy"] for i, _ in slot],
-                            loss=[unit_runs[i]["loss"] for i, _ in slot], config=cfg, gate=gate,
-                            seed=seed * 7 + 3, bar=bar)
-        timings["edge_s"] = time.perf_counter() - t0
-    grid = _grid_table(edges, slot, pus, pes, unit_runs, edge_runs, gate)
-    k = _choose(grid, slot, len(pus), len(pes))
-    i, j = slot[k]
-    history += unit_runs[i]["history"] + ([retrain[i]] if retrain[i] else []) + edge_runs[k]["history"]
-    chosen = edges.select([k])
-    test_acc, test_loss = evaluate_chunked(chosen, t["x_test"], t["y_test"], chunk=cfg.chunk)
+        result = sculpt_from_dense(
+            dense, accuracy=d_acc, loss=d_loss, config=cfg, gate=gate, seed=seed, bar=bar,
+            retrain=lambda cand, s: fit(cand, *data, cfg.train, seed=s, chunk=cfg.chunk),
+            saliency=lambda cand: _saliency(cand, data[0], data[1], cfg.chunk),
+            dense_info={"epochs": cfg.train.epochs, "gate": gate}, timings={"dense_s": time.perf_counter() - t0})
+    test_acc, test_loss = evaluate_chunked(result.net, t["x_test"], t["y_test"], chunk=cfg.chunk)
     dense_test = evaluate_chunked(dense, t["x_test"], t["y_test"], chunk=cfg.chunk)[0]
-    result = GridResult(net=chosen, pu=pus[i], pe=pes[j], accuracy=edge_runs[k]["accuracy"],
-                        loss=edge_runs[k]["loss"], meets_gate=grid[k]["meets_gate"], history=history, grid=grid,
-                        epochs=cfg.train.epochs, timings=timings)
     info = {"gate": gate, "gate_drop": cfg.gate_drop, "dense_val_accuracy": d_acc,
             "dense_test_accuracy": float(dense_test[0]), "val_accuracy": result.accuracy,
             "test_accuracy": float(test_acc[0]), "test_loss": float(test_loss[0])}
@@ -198,20 +158,3 @@ def mnist_ground_truth() -> dict:
             "output_functions": [f"left=={d}" for d in range(10)] + [f"right=={d}" for d in range(10)],
             "sub_functions": subs, "n_levels": 1, "input_groups": [left, right], "unused_inputs": [],
             "output_groups": [list(range(10)), list(range(10, 20))]}
-
-
-def count_rounds(step: float, *, start: float, p_min: float, limit: float) -> int:
-    """Trainings one search makes when every target ≤ ``limit`` passes and every other fails.
-
-    Replays :func:`trainers.sculpt._advance` (spec §4.3); a target ≥ 100 % costs no training.
-    """
-    s = {"pct": float(start), "step": float(step), "scheduled": True, "i": 1, "done": False, "history": []}
-    trainings = 0
-    while not s["done"]:
-        target = start + step * s["i"] if s["scheduled"] else s["pct"] + s["step"]
-        rec = dict(_UNTRAINED)
-        if target < 100.0:
-            trainings += 1
-            rec = {**rec, "accuracy": 1.0 if target <= limit else 0.0, "loss": 0.0}
-        _advance(s, rec, "estimate", target, 0, 0.5, p_min)
-    return trainings

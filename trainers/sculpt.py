@@ -1,5 +1,8 @@
 """Neural Sculpting: units first, then edges, each with accept / revert / halve (spec §4).
 
+:func:`sculpt_from_dense` is the whole search after the dense training, with the task's
+training, saliency and gate passed in: :func:`sculpt_grid` (the Boolean tasks, full truth
+table) and :func:`trainers.mnist_sculpt.sculpt_mnist` (validation split) both run it.
 All searches of one phase run in lockstep as one :class:`~trainers.model.MaskedMLP` stack:
 the 14 unit searches (one per Pu) together, then the 14 × 5 edge searches together. Each
 network keeps its own search state; a round trains every still-searching candidate at once.
@@ -27,7 +30,8 @@ from trainers.model import MaskedMLP
 from trainers.prune import edge_masks, unit_masks, unit_saliency
 from trainers.train import TrainConfig, train
 
-__all__ = ["SculptConfig", "GridResult", "search", "sculpt_grid", "PU_GRID", "PE_GRID"]
+__all__ = ["SculptConfig", "GridResult", "search", "sculpt_grid", "sculpt_from_dense", "count_rounds",
+           "torch_threads", "PU_GRID", "PE_GRID"]
 
 #: Unit-phase steps Pu in the tie-break scan order (70 → 5).
 PU_GRID = tuple(float(p) for p in range(70, 0, -5))
@@ -159,8 +163,29 @@ def search(net: MaskedMLP, x, y, *, phase: str, start, steps, p_min: float, accu
     return [{k: s[k] for k in ("pct", "accuracy", "loss", "history")} for s in st]
 
 
+def count_rounds(step: float, *, start: float, p_min: float, limit: float) -> int:
+    """Trainings one search makes when every target ≤ ``limit`` passes and every other fails.
+
+    Replays the step rule of :func:`search` (spec §4.3); a target ≥ 100 % costs no training.
+
+    >>> count_rounds(50.0, start=0.0, p_min=25.0, limit=60.0)   # 50 ok, 100 free reject, 75 no
+    2
+    """
+    s = {"pct": float(start), "step": float(step), "scheduled": True, "i": 1, "done": False, "history": []}
+    trainings = 0
+    while not s["done"]:
+        target = start + step * s["i"] if s["scheduled"] else s["pct"] + s["step"]
+        rec = dict(_UNTRAINED)
+        if target < 100.0:
+            trainings += 1
+            rec = {**rec, "accuracy": 1.0 if target <= limit else 0.0, "loss": 0.0}
+        _advance(s, rec, "estimate", target, 0, 0.5, p_min)
+    return trainings
+
+
 @contextlib.contextmanager
-def _threads(n: int):
+def torch_threads(n: int):
+    """Run the block with ``n`` torch intra-op threads (at least 1), restoring the count after."""
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, int(n)))
     try:
@@ -182,7 +207,7 @@ def _dense(x, y, widths, config, seed):
 
 def sculpt_grid(x, y, widths, *, config: SculptConfig = SculptConfig(), seed: int, progress: bool = False
                 ) -> GridResult:
-    """Dense training, one unit search per Pu, one retraining, one edge search per (Pu, Pe).
+    """Dense training on the full truth table ``(x, y)``, then :func:`sculpt_from_dense`.
 
     Returns the result with the most pruned weights among those meeting the gate; ties go
     to the first in the scan "Pe in ``edge_steps`` order (outer), Pu in ``unit_steps``
@@ -190,46 +215,62 @@ def sculpt_grid(x, y, widths, *, config: SculptConfig = SculptConfig(), seed: in
     """
     x = torch.as_tensor(x, dtype=torch.float32)
     y = torch.as_tensor(y, dtype=torch.float32)
-    timings = {}
-    with _threads(config.threads), tqdm(desc="sculpt", unit=" trainings", disable=not progress,
-                                        leave=False) as bar:
+    with torch_threads(config.threads), tqdm(desc="sculpt", unit=" trainings", disable=not progress,
+                                             leave=False) as bar:
         t0 = time.perf_counter()
         dense, acc, loss, config = _dense(x, y, widths, config, seed)
-        dense_rec = _records("dense", dense, [acc], [loss], epochs=config.train.epochs)[0]
-        timings["dense_s"] = time.perf_counter() - t0
-        pus = list(config.unit_steps) or [None]
-        t0 = time.perf_counter()
-        units, unit_runs, retrain = _unit_phase(dense, acc, loss, x, y, config, seed, bar)
-        timings["unit_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pes = list(config.edge_steps)
-        edges = units.repeat(len(pes))
-        slot = [(i, j) for i in range(len(pus)) for j in range(len(pes))]
-        edge_runs = search(edges, x, y, phase="edge", start=edges.sparsity().tolist(),
-                           steps=[pes[j] for _, j in slot], p_min=100.0 / dense.n_weights,
-                           accuracy=[unit_runs[i]["accuracy"] for i, _ in slot],
-                           loss=[unit_runs[i]["loss"] for i, _ in slot], config=config, seed=seed * 7 + 3, bar=bar)
-        timings["edge_s"] = time.perf_counter() - t0
-    grid = _grid_table(edges, slot, pus, pes, unit_runs, edge_runs, config.gate)
+        return sculpt_from_dense(dense, accuracy=acc, loss=loss, config=config, gate=config.gate, seed=seed,
+                                 retrain=lambda cand, s: train(cand, x, y, config.train, seed=s),
+                                 saliency=lambda cand: unit_saliency(cand, x, y), bar=bar,
+                                 dense_info={"epochs": config.train.epochs},
+                                 timings={"dense_s": time.perf_counter() - t0})
+
+
+def sculpt_from_dense(dense: MaskedMLP, *, accuracy: float, loss: float, config, gate: float, seed: int,
+                      retrain, saliency, bar=None, dense_info=None, timings=None) -> GridResult:
+    """Neural Sculpting of a trained dense net: unit searches, one retraining, edge searches, the choice.
+
+    One unit search per Pu of ``config.unit_steps`` (in lockstep; none for the edge-only
+    baseline), one retraining of each result, one edge search per (Pu, Pe) of
+    ``config.edge_steps``, then the sparsest result meeting ``gate`` (tie rule of
+    :func:`sculpt_grid`). The task enters only through ``retrain(candidates, seed) -> (accuracy,
+    loss)``, ``saliency(candidates)`` and ``gate``: :func:`sculpt_grid` trains on the full truth
+    table, :func:`trainers.mnist_sculpt.sculpt_mnist` on a training split with a validation
+    gate. ``accuracy`` / ``loss`` are the dense net's; ``dense_info`` adds keys to the history's
+    dense record, ``timings`` holds the seconds already spent (``dense_s``).
+    """
+    pus, pes = list(config.unit_steps) or [None], list(config.edge_steps)
+    t0 = time.perf_counter()
+    units, unit_runs, retrained = _unit_phase(dense, accuracy, loss, config, gate, seed, retrain, saliency, bar)
+    t1 = time.perf_counter()
+    edges = units.repeat(len(pes))
+    slot = [(i, j) for i in range(len(pus)) for j in range(len(pes))]
+    edge_runs = search(edges, None, None, phase="edge", start=edges.sparsity().tolist(),
+                       steps=[pes[j] for _, j in slot], p_min=100.0 / dense.n_weights,
+                       accuracy=[unit_runs[i]["accuracy"] for i, _ in slot],
+                       loss=[unit_runs[i]["loss"] for i, _ in slot], config=config, seed=seed * 7 + 3, bar=bar,
+                       retrain=retrain, saliency=saliency, gate=gate)
+    timings = {**(timings or {}), "unit_s": t1 - t0, "edge_s": time.perf_counter() - t1}
+    grid = _grid_table(edges, slot, pus, pes, unit_runs, edge_runs, gate)
     k = _choose(grid, slot, len(pus), len(pes))
     i, j = slot[k]
-    history = ([dense_rec] + unit_runs[i]["history"] + ([retrain[i]] if retrain[i] else [])
-               + edge_runs[k]["history"])
+    history = (_records("dense", dense, [accuracy], [loss], **(dense_info or {})) + unit_runs[i]["history"]
+               + ([retrained[i]] if retrained[i] else []) + edge_runs[k]["history"])
     return GridResult(net=edges.select([k]), pu=pus[i], pe=pes[j], accuracy=edge_runs[k]["accuracy"],
                       loss=edge_runs[k]["loss"], meets_gate=grid[k]["meets_gate"], history=history, grid=grid,
                       epochs=config.train.epochs, timings=timings)
 
 
-def _unit_phase(dense, acc, loss, x, y, config, seed, bar):
+def _unit_phase(dense, acc, loss, config, gate, seed, retrain, saliency, bar):
     """The unit searches (one per Pu, in lockstep) and the one retraining of each result."""
     n = max(1, len(config.unit_steps))
     units = dense.repeat(n)
     if not config.unit_steps:                       # edge-only baseline: start from the dense net
         return units, [{"pct": 0.0, "accuracy": acc, "loss": loss, "history": []}], [None]
-    runs = search(units, x, y, phase="unit", start=[0.0] * n, steps=list(config.unit_steps),
+    runs = search(units, None, None, phase="unit", start=[0.0] * n, steps=list(config.unit_steps),
                   p_min=100.0 / dense.n_hidden, accuracy=[acc] * n, loss=[loss] * n, config=config,
-                  seed=seed * 7 + 1, bar=bar)
-    r_acc, r_loss = train(units, x, y, config.train, seed=seed * 7 + 2)
+                  seed=seed * 7 + 1, bar=bar, retrain=retrain, saliency=saliency, gate=gate)
+    r_acc, r_loss = retrain(units, seed * 7 + 2)
     for i, run in enumerate(runs):
         run["accuracy"], run["loss"] = float(r_acc[i]), float(r_loss[i])
     return units, runs, _records("retrain", units, r_acc, r_loss)

@@ -24,7 +24,7 @@ import torch
 
 from trainers.model import MaskedMLP
 
-__all__ = ["TrainConfig", "train", "evaluate", "bce", "loss_gradient"]
+__all__ = ["TrainConfig", "train", "evaluate", "bce", "loss_gradient", "adam_step"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def train(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
             grad = loss_gradient(net, theta * mask, xs[:, start:start + batch], ys[:, start:start + batch],
                                  config.log_eps)
             step += 1
-            _adam(theta, grad.mul_(mask), m1, m2, step, config)
+            adam_step(theta, grad.mul_(mask), m1, m2, step, config)
         acc, val = evaluate(net, x, y, config.log_eps)
         better = (acc > best_acc) | ((acc >= best_acc) & (val <= best_loss))
         best = torch.where(better.unsqueeze(1), theta, best)
@@ -125,8 +125,8 @@ def loss_gradient(net: MaskedMLP, params: torch.Tensor, x: torch.Tensor, y: torc
     return grad
 
 
-def _adam(theta, grad, m1, m2, step, config) -> None:
-    """torch.optim.Adam's update (L2 weight decay added to the gradient), in place."""
+def adam_step(theta, grad, m1, m2, step, config) -> None:
+    """torch.optim.Adam's update (L2 weight decay added to the gradient), in place; step counts from 1."""
     b1, b2 = config.betas
     grad = grad.add_(theta, alpha=config.weight_decay)
     m1.mul_(b1).add_(grad, alpha=1 - b1)

@@ -12,9 +12,9 @@ import torch
 from modgraph.io import load
 from modgraph.score import criteria_for, truth_from_metadata
 from trainers.cli import main
-from trainers.mnist_sculpt import (MnistSculptConfig, count_rounds, evaluate_chunked, fit, mnist_ground_truth,
-                                   sculpt_mnist)
+from trainers.mnist_sculpt import MnistSculptConfig, evaluate_chunked, fit, mnist_ground_truth, sculpt_mnist
 from trainers.model import MaskedMLP
+from trainers.sculpt import count_rounds
 from trainers.tasks.mnist import MNIST_FILES, two_digit_task
 from trainers.train import TrainConfig, evaluate
 

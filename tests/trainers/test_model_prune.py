@@ -8,7 +8,7 @@ import torch
 from trainers.model import MaskedMLP
 from trainers.prune import edge_masks, percentile, unit_masks, unit_saliency
 from trainers.tasks import load_task
-from trainers.train import TrainConfig, _adam, bce, evaluate, loss_gradient, train
+from trainers.train import TrainConfig, adam_step, bce, evaluate, loss_gradient, train
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -64,7 +64,7 @@ def test_adam_update_equals_torch_optim_adam():
         g = torch.randn(2, 7, generator=torch.Generator().manual_seed(step))
         ref.grad = g.clone()
         opt.step()
-        _adam(mine, g.clone(), m1, m2, step, cfg)
+        adam_step(mine, g.clone(), m1, m2, step, cfg)
     torch.testing.assert_close(mine, ref.detach(), rtol=0, atol=1e-7)
 
 
