@@ -84,6 +84,34 @@ def test_compact_levels_drops_empty_blocks_and_stops_at_one_block():
     assert [l.tolist() for l in levels] == [[1, 1, 0, 2], [0, 1, 0], [0, 0]]
 
 
+class _Entropies:
+    """A stand-in for a graph-tool state: each sweep moves to the next entropy of a list."""
+
+    def __init__(self, values):
+        self.values, self.sweeps = list(values), 0
+
+    def entropy(self):
+        return self.values[self.sweeps]
+
+    def multiflip_mcmc_sweep(self, *, beta, niter):
+        assert beta == np.inf
+        self.sweeps += 1
+
+
+@pytest.mark.parametrize("values, sweeps, result", [
+    ([10.0, 7.0, 7.0 - 1e-10, 1.0], 2, 7.0 - 1e-10),     # a fall of 1e-10 is rounding: stop there
+    ([-200.0, -200.5, -200.5 - 2e-9, -300.0], 3, -300.0),  # a fall of 2e-9 is progress
+    ([5.0, 4.0, float("nan"), 1.0], 2, "nan"),            # a non-finite entropy stops the loop
+    ([3.0, 2.0, 1.0, 0.5, 0.25], 3, 0.5),                 # at most n_sweeps sweeps
+])
+def test_one_refinement_loop_stops_when_the_entropy_stops_falling(values, sweeps, result):
+    """Block models and ModularityState share _gt._refine (issue 13: the 1e-12 copy is gone)."""
+    state = _Entropies(values)
+    got = _gt._refine(state, 3)
+    assert state.sweeps == sweeps
+    assert np.isnan(got) if result == "nan" else got == result
+
+
 def test_nested_sbm_hierarchy_levels_partition_the_level_below():
     g, truth = planted_layered_graph(n_layers=3, layer_width=40, n_modules=2, ratio=10.0, mean_degree=16,
                                      weights="sign", seed=2)
