@@ -20,9 +20,10 @@ Map of the package (one neutral value flows through pure functions)::
 - :mod:`modgraph.nulls` — shuffle null models and significance (p, z).
 - :mod:`modgraph.lesion` — lesion tests of modules (numpy forward pass).
 - :mod:`modgraph.analyze` — the end-to-end pipeline behind ``modgraph analyze``; :mod:`modgraph.report`
-  its text and pictures; :mod:`modgraph.study` many files × methods → one table.
+  its text and pictures; :mod:`modgraph.study` studies: a TOML spec → stored runs, tables, report.html
+  (``modgraph study``); :mod:`modgraph.export` GraphML/GEXF/CSV for other tools.
 - :mod:`modgraph.errors` — ``ModgraphError``, ``FormatError``.
-- :mod:`modgraph.cli` — the ``modgraph`` command.
+- :mod:`modgraph.cli` — the ``modgraph`` command (``study``, ``export`` in :mod:`modgraph.cli_study`).
 
 modgraph never imports torch or ``trainers``.
 """

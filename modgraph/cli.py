@@ -165,6 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     sig.add_argument("--out", default="out/significance", help="folder for the JSON and the histogram "
                      "(default out/significance)")
     sig.set_defaults(run=_cmd_significance)
+    from modgraph.cli_study import add_subcommands
+    add_subcommands(sub)                                  # study, export
     return p
 
 
@@ -172,6 +174,9 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        print(f"modgraph {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (ModgraphError, ValueError) as err:
         print(f"modgraph {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -1,9 +1,10 @@
-"""Comparative studies: many network files × detection methods → one tidy table.
+"""Many network files × detection methods → one list of rows in memory (for benchmarks).
 
-Each row is one (file, method) analysis flattened by :func:`modgraph.analyze.summary_row`,
-plus whatever the caller attaches (task, depth, width, seed). Work runs in a local process
-pool (one process per analysis, graph-tool pinned to one OpenMP thread per worker, as
-``ecosystem-facts.md`` §6 advises) or in the calling process. Each row also carries
+``modgraph study`` (:func:`modgraph.study.run_study`) is the loss-free, resumable form; this is
+the in-memory one the recovery benchmarks use. Each row is one (file, method) analysis flattened by :func:`modgraph.analyze.summary_row`,
+plus whatever the caller attaches (task, depth, width, seed). Work runs on the study's
+engines (:mod:`modgraph.study.engines`): a local process pool (graph-tool pinned to one OpenMP
+thread per worker, as ``ecosystem-facts.md`` §6 advises) or the calling process. Each row also carries
 ``seconds``: the wall time of that one analysis (load, condense, detect, score).
 
 Examples
@@ -14,12 +15,12 @@ Examples
 """
 from __future__ import annotations
 
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from modgraph.study.engines import make_engine
 
 __all__ = ["analyze_many", "success_table"]
 
@@ -40,10 +41,6 @@ def _one(job) -> dict:
     return row
 
 
-def _init_worker() -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
-
-
 def analyze_many(jobs, *, methods, seed: int = 1, workers: int = 1, progress: bool = True) -> list[dict]:
     """Analyse every ``(path, extra_columns)`` of ``jobs`` with every method in ``methods``.
 
@@ -57,17 +54,15 @@ def analyze_many(jobs, *, methods, seed: int = 1, workers: int = 1, progress: bo
         for method in methods:
             tasks.append((str(path), method, seed, extra, criterion))
     bar = tqdm(total=len(tasks), desc="analyze", unit="run", disable=not progress)
-    rows = []
-    if workers > 1:
-        with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
-            for row in pool.map(_one, tasks):
-                rows.append(row)
-                bar.update()
-    else:
-        for t in tasks:
-            rows.append(_one(t))
+    rows = [None] * len(tasks)
+    engine = make_engine(workers=workers)
+    try:
+        for i, row in engine.map(_one, tasks):
+            rows[i] = row
             bar.update()
-    bar.close()
+    finally:
+        engine.close()
+        bar.close()
     return rows
 
 

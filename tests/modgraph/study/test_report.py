@@ -1,0 +1,130 @@
+"""report.html (issue 17): parsed in Python and rendered by Debian's headless Chromium."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import zlib
+from html.parser import HTMLParser
+
+import pytest
+
+from modgraph.io import save
+from modgraph.study import parse_spec, run_study
+from modgraph.study.html import SECTIONS
+from modgraph.testing import sculpted_networks
+
+CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sections, self.tables, self.urls, self.data, self._json = [], 0, [], "", False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "section":
+            self.sections.append(a["id"])
+        self.tables += tag == "table"
+        self.urls += [v for k, v in attrs if k in ("src", "href", "action", "xmlns", "srcset") and v]
+        self._json = tag == "script" and a.get("type") == "application/json"
+
+    def handle_endtag(self, tag):
+        self._json = False if tag == "script" else self._json
+
+    def handle_data(self, data):
+        if self._json:
+            self.data += data
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    nets = sculpted_networks()
+    for name, fw in (("[6,3,3,3]", "a"), ("[6,3,3,3]", "b"), ("[4,2,4]", "a")):
+        save(nets[name][0], root / fw / f"{name}.h5")
+    (root / "a" / "broken.h5").write_text("junk")
+    spec = parse_spec({"inputs": [{"path": "a/[[]6,3,3,3].h5", "framework": "a", "network": "both"},
+                                  {"path": "b/[[]6,3,3,3].h5", "framework": "b", "network": "both"},
+                                  {"paths": ["a/[[]4,2,4].h5", "a/broken.h5"], "framework": "a",
+                                   "truth": str(root / "truth.json")}],
+                       "methods": ["sculpting", "modularity"], "study": {"seeds": 2}}, base=root)
+    (root / "truth.json").write_text(json.dumps({
+        "format": "modgraph-ground-truth", "version": "1.0", "name": "input-separable",
+        "inputs": ["x1", "x2", "x3", "x4"], "outputs": ["y1", "y2", "y3", "y4"],
+        "input_groups": [[0, 1], [2, 3]], "output_groups": [[0, 1], [2, 3]]}))
+    outcome = run_study(spec, root / "out", workers=1, progress=False)
+    return root / "out", outcome
+
+
+def test_report_sections_numbers_and_no_external_urls(study):
+    out, outcome = study
+    text = (out / "report.html").read_text()
+    page = _Page()
+    page.feed(text)
+    assert page.sections == list(SECTIONS) and page.tables == 6
+    assert page.urls == [] and not re.search(r"https?://|url\(|@import", text)
+    data = json.loads(page.data)
+    s = data["summary"]
+    assert s["planned"] == s["stored"] == 16 and s["failed"] == 4 and len(data["runs"]) == 16
+    assert {e["path"].rsplit("/", 1)[-1] for e in s["errors"]} == {"broken.h5"}
+    cells = {(c["group"], c["label"]): c for c in s["success"]["cells"]}
+    assert cells[("framework=a", "sculpting")] == {"group": "framework=a", "label": "sculpting", "mean": 1.0, "n": 2}
+    pairs = s["agreement"]                                   # the same network through two "frameworks"
+    assert len(pairs) == 4 and all(p["same_graph"] and p["same_partition"] for p in pairs)
+    assert all(r["runs"] == 8 for r in s["runtime"])
+    stab = {r["label"]: r for r in s["stability"]}
+    assert stab["sculpting"]["mean_ari"] == 1.0 and stab["sculpting"]["pairs"] == 3
+    assert "FormatError: " in text and "1.00 (n=2)" in text   # the tables show the same numbers
+
+
+def test_report_renders_in_headless_chromium(study, tmp_path):
+    out, _ = study
+    url = (out / "report.html").as_uri()
+    flags = [*CHROMIUM, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    assert all(f'<section id="{s}">' in dom for s in SECTIONS) and dom.count("<table>") == 6
+    assert "sculpting" in dom and "broken.h5" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1000,1400", url], capture_output=True,
+                   timeout=120)
+    width, height, rows = _png_rows(shot.read_bytes())
+    assert (width, height) == (1000, 1400)
+    colours = {px for row in rows for px in zip(row[0::3], row[1::3], row[2::3])}
+    assert len(colours) > 20                                  # text, tables and bars, not a blank page
+
+
+def _png_rows(png: bytes):
+    """Decode an 8-bit RGB/RGBA PNG (the filters Chromium writes) into rows of RGB bytes."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, b"", 0
+    while pos < len(png):
+        n = int.from_bytes(png[pos:pos + 4], "big")
+        kind, body = png[pos + 4:pos + 8], png[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            width, height, depth, ctype = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big"), body[8], body[9]
+        idat += body if kind == b"IDAT" else b""
+        pos += 12 + n
+    assert depth == 8 and ctype in (2, 6)
+    bpp = 3 if ctype == 2 else 4
+    raw, stride, rows, prev = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
+    for y in range(height):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line[j] for j in range(stride) if j % bpp < 3) if y % 20 == 0 else b"")
+        prev = line
+    return width, height, [r for r in rows if r]
