@@ -55,24 +55,6 @@ def _parse_options(pairs) -> dict:
     return opts
 
 
-def _read_truth(path):
-    from modgraph.errors import FormatError
-    from modgraph.score import truth_from_dict
-
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as err:
-        raise FormatError(path, "file", "a readable JSON file", str(err)) from err
-    except json.JSONDecodeError as err:
-        raise FormatError(path, f"line {err.lineno}", "a JSON document", err.msg) from err
-    if isinstance(doc, dict) and "functions" in doc:        # a task spec: derive its ground truth
-        from modgraph.tasks import parse_task
-        task = parse_task(doc, source=str(path))
-        return truth_from_dict(task.ground_truth(), task_name=task.name, source=str(path))
-    return truth_from_dict(doc, source=str(path))
-
-
 def _cmd_analyze(args) -> int:
     import csv
     import io
@@ -82,13 +64,14 @@ def _cmd_analyze(args) -> int:
     from modgraph.analyze import analyze_file, render_analysis, summary_row, write_files
     from modgraph.detect import DETECTORS
     from modgraph.report.text import format_analysis, format_table
+    from modgraph.score import read_truth
 
     methods = args.method or ["sculpting"]
     unknown = [m for m in methods if m not in DETECTORS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; choose one of {', '.join(sorted(DETECTORS))}")
     options = _parse_options(args.option)
-    truth = _read_truth(args.truth) if args.truth else None
+    truth = read_truth(args.truth) if args.truth else None
     jobs = [(f, m) for f in args.files for m in methods]
     several = len(jobs) > 1
     results, rows, files = [], [], {}

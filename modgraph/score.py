@@ -32,7 +32,7 @@ from modgraph.hierarchy import ModuleDAG, module_dag, reachability
 from modgraph.metrics import ari, nmi
 from modgraph.partition import Partition
 
-__all__ = ["GroundTruth", "score", "CRITERIA", "truth_from_dict", "truth_from_metadata", "criteria_for"]
+__all__ = ["GroundTruth", "score", "CRITERIA", "truth_from_dict", "truth_from_metadata", "read_truth", "criteria_for"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,32 @@ def criteria_for(task_name: str) -> tuple[list, list]:
         if task_name == prefix or (prefix.endswith("-") and task_name.startswith(prefix)):
             return list(success), list(report)
     return [], ["input_separability", "output_subfunction"]
+
+
+def read_truth(path) -> GroundTruth:
+    """A ground truth from a task spec (``data/tasks/*.json``) or a ground-truth JSON file.
+
+    A document with ``functions`` is a task spec: its ground truth is derived
+    (:mod:`modgraph.tasks`, pure numpy); anything else is read by :func:`truth_from_dict`.
+    """
+    import json
+
+    from modgraph.errors import FormatError
+    from modgraph.tasks import parse_task
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except OSError as err:
+        raise FormatError(path, "file", "a readable JSON file", err.strerror or str(err)) from err
+    except json.JSONDecodeError as err:
+        raise FormatError(path, f"line {err.lineno}", "a JSON document", err.msg) from err
+    except UnicodeDecodeError as err:
+        raise FormatError(path, f"byte {err.start}", "UTF-8 JSON text", str(err.reason)) from err
+    if isinstance(doc, dict) and "functions" in doc:
+        task = parse_task(doc, source=str(path))
+        return truth_from_dict(task.ground_truth(), task_name=task.name, source=str(path))
+    return truth_from_dict(doc, source=str(path))
 
 
 def truth_from_dict(gt: dict, *, task_name: str | None = None, source: str = "<ground truth>") -> GroundTruth:

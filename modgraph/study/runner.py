@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-__all__ = ["execute", "graph_sha", "labels_sha", "read_truth"]
+__all__ = ["execute", "graph_sha", "labels_sha"]
 
 
 def graph_sha(graph) -> str:
@@ -52,24 +52,6 @@ def _view_options(task) -> dict:
     return extra
 
 
-def read_truth(path):
-    """A ground truth from a task spec (``data/tasks/*.json``) or a ground-truth JSON file."""
-    from modgraph.errors import FormatError
-    from modgraph.score import truth_from_dict
-
-    try:
-        doc = json.loads(open(path, encoding="utf-8").read())
-    except OSError as err:
-        raise FormatError(path, "file", "a readable JSON file", err.strerror or str(err)) from err
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise FormatError(path, "JSON", "a JSON document", str(err)) from err
-    if isinstance(doc, dict) and "functions" in doc:        # a task spec: derive its ground truth
-        from modgraph.tasks import parse_task
-        task = parse_task(doc, source=str(path))
-        return truth_from_dict(task.ground_truth(), task_name=task.name, source=str(path))
-    return truth_from_dict(doc, source=str(path))
-
-
 def _layer_modules(analysis) -> list[dict]:
     """Per layer of the condensed graph: units per module (the aggregated picture's data)."""
     g, labels = analysis.graph, analysis.partition.labels
@@ -83,6 +65,7 @@ def _layer_modules(analysis) -> list[dict]:
 def _analysis(task) -> tuple[dict, dict]:
     from modgraph.analyze import analyze_network, render_analysis, summary_row
     from modgraph.io import load
+    from modgraph.score import read_truth
 
     net = load(task["path"])
     a = analyze_network(net, method=task["method"], seed=task["seed"], truth=None if task["truth"] is None else read_truth(task["truth"]),
