@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from modgraph.dag_edges import EDGE_TYPES, unit_edges
 from modgraph.dag_ops import conv2d, conv_transpose2d, pad2d, pool2d
@@ -180,7 +181,8 @@ class DagNetwork:
             ops = sorted({s.op for s in self.steps} - {"input", "dense", "activation"})
             raise FormatError(self.source or "<network>", "network", "a chain of dense layers",
                               "a DAG" + (f" with {', '.join(ops)}" if ops else " with branches"))
-        layers = [Layer.from_dense(np.asarray(g.weight), g.bias, activation=a["name"], alpha=a["alpha"])
+        layers = [Layer(g.weight, g.bias, activation=a["name"], alpha=a["alpha"]) if sp.issparse(g.weight)
+                  else Layer.from_dense(g.weight, g.bias, activation=a["name"], alpha=a["alpha"])
                   for g, a in pairs]
         return LayeredNetwork(layers, metadata=self.metadata, source=self.source, source_format=self.source_format)
 
