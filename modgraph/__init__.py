@@ -6,6 +6,10 @@ Map of the package (one neutral value flows through pure functions)::
          ──detect(method)──► Partition / Hierarchy ──module_dag──► ModuleDAG ──score──► report
 
 - :mod:`modgraph.network` — ``Layer``, ``LayeredNetwork``: the model every loader returns.
+- :mod:`modgraph.dag` — ``DagNetwork``: the network as a DAG of unit groups (conv, dense, merges),
+  a chain being ``DagNetwork.from_layered(net)``; :mod:`modgraph.dag_builder` — ``DagBuilder``, how
+  readers build one; :mod:`modgraph.dag_edges` — ``unit_edges``: typed unit edges under an edge norm;
+  :mod:`modgraph.dag_ops` — the numpy conv/pool kernels of its forward pass (docs/dag.md).
 - :mod:`modgraph.io` — ``load`` (modgraph HDF5, ONNX, Keras .h5/.keras, PyTorch state dicts; chosen by
   content), ``save`` (modgraph HDF5), ``export_onnx``.
 - :mod:`modgraph.graph` — ``UnitGraph``, ``build_unit_graph``, ``condense``, ``drop_isolated``.
@@ -31,10 +35,13 @@ from modgraph.errors import FormatError, ModgraphError
 from modgraph.graph import UnitGraph, build_unit_graph, condense, drop_isolated
 from modgraph.io import load, save
 from modgraph.network import Layer, LayeredNetwork
+from modgraph.dag import DagNetwork
+from modgraph.dag_builder import DagBuilder
+from modgraph.dag_edges import unit_edges
 from modgraph.partition import Hierarchy, Partition
 from modgraph.detect import detect  # noqa: E402  (the function shadows the subpackage attribute)
 from modgraph.hierarchy import module_dag
 
 __version__ = "0.1.0"
-__all__ = ["Layer", "LayeredNetwork", "UnitGraph", "build_unit_graph", "condense", "drop_isolated",
-           "load", "save", "detect", "Partition", "Hierarchy", "module_dag", "FormatError", "ModgraphError"]
+__all__ = ["Layer", "LayeredNetwork", "DagNetwork", "DagBuilder", "unit_edges", "UnitGraph", "build_unit_graph",
+           "condense", "drop_isolated", "load", "save", "detect", "Partition", "Hierarchy", "module_dag", "FormatError", "ModgraphError"]

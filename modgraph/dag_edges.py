@@ -89,73 +89,75 @@ class DagEdges:
 
 def _reduce(k: np.ndarray, norm: str) -> tuple[np.ndarray, np.ndarray]:
     """(weight, nnz) of every 2-D slice over the last two axes of ``k``."""
-    nnz = np.count_nonzero(k, axis=(-2, -1)).astype(np.int64)
+    nnz = np.count_nonzero(k, axis=(-2, -1))
     if norm == "nnz":
         return nnz.astype(np.float64), nnz
-    a = np.abs(k, dtype=np.float64)
+    a = np.abs(k)
     if norm == "l1":
-        return a.sum(axis=(-2, -1)), nnz
+        return a.sum(axis=(-2, -1), dtype=np.float64), nnz
     if norm == "l2":
-        return np.sqrt(np.square(a).sum(axis=(-2, -1))), nnz
-    return a.sum(axis=-2).max(axis=-1), nnz        # filan: max column sum of the (rows, cols) slice
+        a = a.astype(np.float64)
+        return np.sqrt(np.einsum("...ij,...ij->...", a, a)), nnz
+    return a.sum(axis=-2, dtype=np.float64).max(axis=-1), nnz     # filan: max column sum of the slice
 
 
-def _from_channels(net, slot: int, channel: np.ndarray, dst: np.ndarray, w: np.ndarray,
-                   nnz: np.ndarray, gains: np.ndarray, code: int, scaled: bool):
-    """Edges from the units behind input channels ``channel`` of ``slot`` to global units ``dst``."""
+def _channel_sources(net, slot: int, gains: np.ndarray, scaled: bool):
+    """Per input channel of ``slot``: its global unit (−1 = none) and the factor path_scale / gain."""
     m = net.tensor_maps[slot]
-    keep = (nnz > 0) & (m.group[channel] >= 0)
-    channel, dst, w, nnz = channel[keep], dst[keep], w[keep], nnz[keep]
-    src = net.unit_offsets[m.group[channel]] + m.unit[channel]
+    src = np.where(m.group >= 0, net.unit_offsets[np.maximum(m.group, 0)] + m.unit, -1)
+    factor = m.scale / gains[np.maximum(src, 0)] if scaled else np.ones(src.size)
+    return src, factor
+
+
+def _edges(net, slot, gains, scaled, code, red, nnz, in_of, dst_of, dst_off):
+    """Edges for the nonzero (row, col) entries of ``nnz``; ``in_of``/``dst_of`` map them to channels."""
+    rows, cols = np.nonzero(nnz)
+    w, cnt = red[rows, cols], nnz[rows, cols]
+    in_ch, out = in_of(rows, cols), dst_of(rows, cols)
+    src, factor = _channel_sources(net, slot, gains, scaled)
+    src = src[in_ch]
+    keep = src >= 0
+    if not keep.all():
+        src, in_ch, out, w, cnt = src[keep], in_ch[keep], out[keep], w[keep], cnt[keep]
+    dst = dst_off + out
     if scaled:
-        w = w * m.scale[channel] / gains[src] * gains[dst]
-    return src, dst, w, np.full(src.size, code, np.int8), nnz
+        w = w * factor[in_ch] * gains[dst]
+    return src, dst, w, np.full(src.size, code, np.int8), cnt
 
 
 def _weighted(net, g: int, grp, norm: str, gains):
     off, (slot,) = net.unit_offsets[g], grp.inputs
-    m = net.tensor_maps[slot]
-    scaled = norm != "nnz"
-    if sp.issparse(grp.weight):                                  # a LayeredNetwork layer: stored = edge
-        w = grp.weight
-        rows = np.repeat(np.arange(w.shape[0]), np.diff(w.indptr))
-        val = np.ones(w.nnz) if norm == "nnz" else np.abs(np.asarray(w.data, dtype=np.float64))
-        return _from_channels(net, slot, w.indices.astype(np.int64), off + rows, val,
-                              np.ones(w.nnz, np.int64), gains, 1, scaled)
-    k = grp.weight
+    m, k, scaled = net.tensor_maps[slot], grp.weight, norm != "nnz"
+    if sp.issparse(k):                                           # a LayeredNetwork layer: stored = edge
+        rows = np.repeat(np.arange(k.shape[0]), np.diff(k.indptr))
+        val = np.ones(k.nnz) if norm == "nnz" else np.abs(np.asarray(k.data, dtype=np.float64))
+        src, factor = _channel_sources(net, slot, gains, scaled)
+        src, dst = src[k.indices], off + rows
+        w = val * factor[k.indices] * gains[dst] if scaled else val
+        return src, dst, w, np.full(k.nnz, 1, np.int8), np.ones(k.nnz, np.int64)
     if grp.op_type == "dense":
         if m.flat is None:
-            red, nnz = _reduce(k[:, :, None, None], norm)        # (J, F)
-            code = 1
+            red, nnz, code = *_reduce(k[:, :, None, None], norm), 1     # (J, F)
         else:
             h, wd, order = m.flat
             c = m.group.size
             k4 = k.reshape(k.shape[0], c, h, wd) if order == "CHW" else \
                 k.reshape(k.shape[0], h, wd, c).transpose(0, 3, 1, 2)
-            red, nnz = _reduce(k4, norm)                         # (J, C)
-            code = 2
-        j, c = np.indices(red.shape)
-        return _from_channels(net, slot, c.ravel(), off + j.ravel(), red.ravel(), nnz.ravel(),
-                              gains, code, scaled)
+            red, nnz, code = *_reduce(k4, norm), 2                       # (J, C)
+        return _edges(net, slot, gains, scaled, code, red, nnz, lambda r, c: c, lambda r, c: r, off)
     red, nnz = _reduce(k, norm)
-    groups = grp.params["group"]
-    a, b = np.indices(red.shape)
+    per_group = k.shape[0] // grp.params["group"]                 # O/g (conv) or I/g (conv_transpose)
+    spread = lambda r, c: (r // per_group) * k.shape[1] + c       # noqa: E731
     if grp.op_type == "conv":                                    # K (O, I/g): o reads q*(I/g) + j
-        out_ch, in_ch = a, (a // (k.shape[0] // groups)) * k.shape[1] + b
-    else:                                                        # conv_transpose K (I, O/g)
-        in_ch, out_ch = a, (a // (k.shape[0] // groups)) * k.shape[1] + b
-    return _from_channels(net, slot, in_ch.ravel(), off + out_ch.ravel(), red.ravel(), nnz.ravel(),
-                          gains, 0, scaled)
+        return _edges(net, slot, gains, scaled, 0, red, nnz, spread, lambda r, c: r, off)
+    return _edges(net, slot, gains, scaled, 0, red, nnz, lambda r, c: r, spread, off)   # K (I, O/g)
 
 
 def _merge(net, g: int, grp, norm: str, gains):
     code = EDGE_TYPES.index("identity" if grp.op_type == "add" else "gate")
-    parts = []
-    for slot in grp.inputs:
-        c = np.arange(grp.n_units)
-        one = np.ones(grp.n_units)
-        parts.append(_from_channels(net, slot, c, net.unit_offsets[g] + c, one, np.ones(grp.n_units, np.int64),
-                                    gains, code, norm != "nnz"))
+    ones = np.ones((grp.n_units, 1), np.int64)
+    parts = [_edges(net, slot, gains, norm != "nnz", code, ones.astype(np.float64), ones,
+                    lambda r, c: r, lambda r, c: r, net.unit_offsets[g]) for slot in grp.inputs]
     return tuple(np.concatenate(col) for col in zip(*parts))
 
 
@@ -174,4 +176,5 @@ def unit_edges(net, *, edge_norm: str = "l1") -> DagEdges:
         z = np.zeros(0, np.int64)
         return DagEdges(z, z, np.zeros(0), np.zeros(0, np.int8), z)
     src, dst, w, t, nnz = (np.concatenate(col) for col in zip(*parts))
-    return DagEdges(src.astype(np.int64), dst.astype(np.int64), w.astype(np.float64), t, nnz.astype(np.int64))
+    return DagEdges(src.astype(np.int64, copy=False), dst.astype(np.int64, copy=False),
+                    w.astype(np.float64, copy=False), t, nnz.astype(np.int64, copy=False))
