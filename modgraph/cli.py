@@ -27,8 +27,21 @@ def _cmd_info(args) -> int:
         print(json.dumps(summaries if len(summaries) > 1 else summaries[0], indent=2))
         return 0
     for s in summaries:
-        print(_format_summary(s))
+        print(_format_dag_summary(s) if "groups" in s else _format_summary(s))
     return 0
+
+
+def _format_dag_summary(s: dict) -> str:
+    by_type = ", ".join(f"{t} {n}" for t, n in s["edges_by_type"].items() if n)
+    lines = [f"{s['file']}  [{s['source_format']}]",
+             f"  {s['n_groups']} unit groups, {s['n_units']} units, {s['n_edges']} edges ({by_type or 'none'})",
+             f"  {'group':<24} {'op':<14} {'kind':<6} {'units':>6} {'depth':>5} {'stage':>5} {'edges in':>9}"
+             "  activation"]
+    for r in s["groups"]:
+        act = r["activation"] + (" (assumed)" if r["activation_assumed"] else "")
+        lines.append(f"  {r['name']:<24} {r['op_type']:<14} {r['kind']:<6} {r['n_units']:>6} {r['depth']:>5} "
+                     f"{r['stage']:>5} {r['n_edges_in']:>9}  {act}")
+    return "\n".join(lines)
 
 
 def _format_summary(s: dict) -> str:

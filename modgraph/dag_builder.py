@@ -222,7 +222,8 @@ class DagBuilder:
         for g in sorted(set(m.group.tolist()) - {-1}):
             if "activation" not in self._groups[g]:
                 self._groups[g].update(activation=name, alpha=float(alpha), activation_assumed=bool(assumed))
-        return self._same("activation", x, {"name": name, "alpha": float(alpha)}, "activation")
+        return self._same("activation", x, {"name": name, "alpha": float(alpha), "assumed": bool(assumed)},
+                          "activation")
 
     def affine(self, x: Tensor, scale, shift=None, *, name: str | None = None) -> Tensor:
         """Per-channel ``x * scale + shift`` (BatchNormalization in inference form); |scale| is a gain."""

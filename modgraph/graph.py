@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from modgraph.dag import DagNetwork
+from modgraph.errors import ModgraphError
 from modgraph.network import LayeredNetwork
 
 __all__ = ["UnitGraph", "build_unit_graph", "condense", "drop_isolated"]
@@ -120,8 +122,17 @@ class UnitGraph:
                          self.value[sel], self.widths)
 
 
-def build_unit_graph(network: LayeredNetwork) -> UnitGraph:
-    """Every unit (inputs and outputs included) a vertex, every stored weight an edge."""
+def build_unit_graph(network: LayeredNetwork | DagNetwork) -> UnitGraph:
+    """Every unit (inputs and outputs included) a vertex, every stored weight an edge.
+
+    A :class:`~modgraph.dag.DagNetwork` that is a chain is its LayeredNetwork here (the same
+    graph, bit for bit); other DAGs are refused until the unit graph handles them (issue 14).
+    """
+    if isinstance(network, DagNetwork):
+        if not network.is_chain:
+            raise ModgraphError("the unit graph of a DAG (conv, merge or re-index ops) is not built yet; "
+                                "modgraph.dag_edges.unit_edges(net) gives its typed edges")
+        network = network.to_layered()
     widths = network.widths
     offsets = np.concatenate([[0], np.cumsum(widths)])
     layer = np.repeat(np.arange(len(widths)), widths)

@@ -1,8 +1,9 @@
 """Reading and writing networks.
 
-``load(path)`` reads any supported file into a :class:`~modgraph.network.LayeredNetwork`,
-choosing the reader by content; ``save(network, path, metadata=...)`` writes modgraph's
-own HDF5 format (``docs/format.md``); ``export_onnx(network, path)`` writes an ONNX Gemm chain.
+``load(path)`` reads any supported file into a :class:`~modgraph.network.LayeredNetwork`
+(a :class:`~modgraph.dag.DagNetwork` for a modgraph HDF5 version 2.0 file), choosing the reader by
+content; ``save(network, path, metadata=...)`` writes modgraph's own HDF5 format (``docs/format.md``;
+version 2.0 for a DagNetwork that is not a chain); ``export_onnx(network, path)`` writes an ONNX Gemm chain.
 Readers plug in through :func:`register_reader`.
 """
 from modgraph.io.atomic import atomic_path

@@ -1,6 +1,7 @@
 """The modgraph HDF5 format (documented in ``docs/format.md``): write and read.
 
-Layout (format ``"modgraph"``, version ``1.0``)::
+Layout (format ``"modgraph"``, version ``1.0``; version ``2.0``, DAG networks, is
+:mod:`modgraph.io.hdf5_dag`)::
 
     / attrs: format="modgraph", format_version="1.0", weight_orientation="out_in",
              n_layers, layer_sizes int64[L+1], metadata_json (JSON string)
@@ -33,8 +34,10 @@ import h5py
 import numpy as np
 import scipy.sparse as sp
 
+from modgraph.dag import DagNetwork
 from modgraph.errors import FormatError
 from modgraph.io.atomic import atomic_path
+from modgraph.io.hdf5_dag import DAG_FORMAT_VERSION, read_dag, write_dag
 from modgraph.io.registry import HDF5_MAGIC, Reader, register_reader
 from modgraph.network import ACTIVATIONS, Layer, LayeredNetwork
 
@@ -45,11 +48,16 @@ FORMAT_VERSION = "1.0"
 _STR = h5py.string_dtype("utf-8")
 
 
-def save(network: LayeredNetwork, path, *, metadata: dict | None = None) -> None:
+def save(network: LayeredNetwork | DagNetwork, path, *, metadata: dict | None = None) -> None:
     """Write ``network`` to ``path`` in the modgraph HDF5 format, atomically.
 
-    ``metadata`` (JSON-serialisable) is merged over ``network.metadata``.
+    ``metadata`` (JSON-serialisable) is merged over ``network.metadata``. A LayeredNetwork, or a
+    DagNetwork that is a chain, is written as version 1.0; any other DagNetwork as version 2.0
+    (``modgraph.io.hdf5_dag``).
     """
+    dag = None
+    if isinstance(network, DagNetwork):
+        dag, network = (None, network.to_layered()) if network.is_chain else (network, network)
     meta = network.metadata
     meta.update(metadata or {})
     try:
@@ -58,7 +66,10 @@ def save(network: LayeredNetwork, path, *, metadata: dict | None = None) -> None
         raise FormatError(path, "metadata", "JSON-serialisable values", str(err)) from err
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            _write(f, network, meta_json)
+            if dag is None:
+                _write(f, network, meta_json)
+            else:
+                write_dag(f, dag, meta_json)
 
 
 def _write(f: h5py.File, network: LayeredNetwork, meta_json: str) -> None:
@@ -134,21 +145,25 @@ def read_hdf5_file(path, read, *, expected: str, errors=(OSError, KeyError, Runt
             raise FormatError(path, "HDF5 object tree", expected, f"damage ({err})") from err
 
 
-def read_hdf5(path) -> LayeredNetwork:
-    """Read a modgraph HDF5 file; every defect raises a :class:`FormatError`."""
+def read_hdf5(path) -> LayeredNetwork | DagNetwork:
+    """Read a modgraph HDF5 file; every defect raises a :class:`FormatError`.
+
+    Version 1 files give a LayeredNetwork, version 2 files a DagNetwork."""
     return read_hdf5_file(path, lambda f, p: _read(_Ctx(f, p)), expected="readable HDF5 objects")
 
 
-def _read(c: _Ctx) -> LayeredNetwork:
+def _read(c: _Ctx) -> LayeredNetwork | DagNetwork:
     f = c.f
     tag = c.attr(f, "format", "/")
     if tag != FORMAT_TAG:
         raise c.fail("/ attribute 'format'", repr(FORMAT_TAG), repr(tag))
     version = str(c.attr(f, "format_version", "/"))
     major = version.split(".")[0]
+    if major == DAG_FORMAT_VERSION.split(".")[0]:
+        return read_dag(f, c.path)
     if major != FORMAT_VERSION.split(".")[0] or not major.isdigit():
-        raise c.fail("/ attribute 'format_version'", f"version {FORMAT_VERSION.split('.')[0]}.x "
-                     "(this modgraph reads no other)", repr(version))
+        raise c.fail("/ attribute 'format_version'", f"version {FORMAT_VERSION.split('.')[0]}.x or "
+                     f"{DAG_FORMAT_VERSION.split('.')[0]}.x (this modgraph reads no other)", repr(version))
     try:
         metadata = json.loads(c.attr(f, "metadata_json", "/"))
     except json.JSONDecodeError as err:

@@ -78,8 +78,8 @@ def _replace(group, name, data):
 CASES = {
     "wrong tag": (lambda f: f.attrs.modify("format", "sparse-mlp"),
                   r"/ attribute 'format': expected 'modgraph', found 'sparse-mlp'"),
-    "newer version": (lambda f: f.attrs.modify("format_version", "2.0"),
-                      r"/ attribute 'format_version': expected version 1.x .*found '2.0'"),
+    "newer version": (lambda f: f.attrs.modify("format_version", "3.0"),     # 2.0 = DAG files (hdf5_dag)
+                      r"/ attribute 'format_version': expected version 1.x or 2.x .*found '3.0'"),
     "missing dataset": (lambda f: f["layers/001"].__delitem__("bias"),
                         r"/layers/001/bias: expected a dataset, found missing"),
     "missing weight group": (lambda f: f["layers/000"].__delitem__("weight"),
