@@ -175,6 +175,12 @@ def unit_edges(net, *, edge_norm: str = "l1") -> DagEdges:
     if not parts:
         z = np.zeros(0, np.int64)
         return DagEdges(z, z, np.zeros(0), np.zeros(0, np.int8), z)
-    src, dst, w, t, nnz = (np.concatenate(col) for col in zip(*parts))
+    columns = [list(col) for col in zip(*parts)]
+    del parts
+    out = []
+    for col in columns:                       # one column at a time: each group's pieces freed as joined
+        out.append(np.concatenate(col))
+        col.clear()
+    src, dst, w, t, nnz = out
     return DagEdges(src.astype(np.int64, copy=False), dst.astype(np.int64, copy=False),
                     w.astype(np.float64, copy=False), t, nnz.astype(np.int64, copy=False))

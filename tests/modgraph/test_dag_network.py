@@ -120,3 +120,13 @@ def test_built_arrays_are_read_only_and_not_the_callers():
         net.group("nope")
     with pytest.raises(ValueError, match=r"expected input of shape \(n, 1, 6, 6\)"):
         net.forward(np.ones((1, 6, 6)))
+
+
+def test_builder_chain_edges_equal_the_unit_graph_of_its_layered_network():
+    rng = np.random.default_rng(6)
+    w1, w2 = rng.normal(size=(5, 4)) * (rng.random((5, 4)) < 0.5), rng.normal(size=(2, 5))
+    b = DagBuilder()
+    h = b.dense("fc2", b.activation(b.dense("fc1", b.input("in", channels=4), w1), "relu"), w2)
+    net = b.build(outputs=[h])
+    g, e = build_unit_graph(net.to_layered()), unit_edges(net)
+    assert np.array_equal(e.src, g.src) and np.array_equal(e.dst, g.dst) and np.array_equal(e.weight, g.weight)
