@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modgraph.dag import DagNetwork, Step, TensorMap, UnitGroup
-from modgraph.dag_ops import conv_out_size, conv_transpose_out_size
+from modgraph.dag_ops import conv_out_size, conv_transpose_out_size, pool_out_size
 from modgraph.errors import FormatError
 from modgraph.network import ACTIVATIONS
 
@@ -255,8 +255,8 @@ class DagBuilder:
         kernel = _pair(kernel)
         strides = kernel if strides is None else _pair(strides)
         pads, dilations = tuple(int(p) for p in pads), _pair(dilations)
-        size = tuple(conv_out_size(m.spatial[a], kernel[a], strides[a], pads[a], pads[2 + a], dilations[a])
-                     for a in range(2))
+        size = tuple(pool_out_size(m.spatial[a], kernel[a], strides[a], pads[a], pads[2 + a], dilations[a],
+                                   extra["ceil_mode"]) for a in range(2))
         if len(pads) != 4 or min(size) < 1:
             self._fail(place, "pads (h0, w0, h1, w1) and a positive output size", f"pads={pads}, size {size}")
         out = TensorMap(m.group, m.unit, m.scale, size)
@@ -264,15 +264,16 @@ class DagBuilder:
         t = self._push(op, (x.slot,), params, out, self._stage[x.slot] + (max(strides) > 1))
         return t
 
-    def max_pool(self, x: Tensor, kernel, *, strides=None, pads=(0, 0, 0, 0), dilations=(1, 1)) -> Tensor:
-        """Max pooling (floor mode; ``strides`` default = ``kernel``)."""
-        return self._pool("max_pool", x, kernel, strides, pads, dilations, {})
+    def max_pool(self, x: Tensor, kernel, *, strides=None, pads=(0, 0, 0, 0), dilations=(1, 1),
+                 ceil_mode: bool = False) -> Tensor:
+        """Max pooling (``strides`` default = ``kernel``; floor mode unless ``ceil_mode``)."""
+        return self._pool("max_pool", x, kernel, strides, pads, dilations, {"ceil_mode": bool(ceil_mode)})
 
     def avg_pool(self, x: Tensor, kernel, *, strides=None, pads=(0, 0, 0, 0),
-                 count_include_pad: bool = False) -> Tensor:
+                 count_include_pad: bool = False, ceil_mode: bool = False) -> Tensor:
         """Average pooling; padding excluded from the divisor unless ``count_include_pad`` (ONNX default)."""
         return self._pool("avg_pool", x, kernel, strides, pads, (1, 1),
-                          {"count_include_pad": bool(count_include_pad)})
+                          {"count_include_pad": bool(count_include_pad), "ceil_mode": bool(ceil_mode)})
 
     def global_avg_pool(self, x: Tensor) -> Tensor:
         """Mean over H, W (keeps a 1 x 1 spatial tensor, as ONNX does)."""

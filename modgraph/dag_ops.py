@@ -17,12 +17,24 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["conv2d", "conv_transpose2d", "pool2d", "pad2d", "conv_out_size", "conv_transpose_out_size"]
+__all__ = ["conv2d", "conv_transpose2d", "pool2d", "pad2d", "conv_out_size", "conv_transpose_out_size",
+           "pool_out_size"]
 
 
 def conv_out_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int) -> int:
     """Output length of a convolution or pooling along one axis (floor mode)."""
     return (size + pad_begin + pad_end - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pool_out_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int,
+                  ceil_mode: bool) -> int:
+    """Output length of a pooling along one axis; in ceil mode the last window must start inside
+    the input or its begin padding (the PyTorch and ONNX rule)."""
+    span = size + pad_begin + pad_end - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + pad_begin else out
 
 
 def conv_transpose_out_size(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,
@@ -86,12 +98,16 @@ def conv_transpose2d(x, weight, bias, *, strides=(1, 1), pads=(0, 0, 0, 0), dila
 
 
 def pool2d(x, kernel, *, strides=None, pads=(0, 0, 0, 0), dilations=(1, 1), mode: str = "max",
-           count_include_pad: bool = False):
-    """Max or average pooling (floor mode). Average excludes padding unless ``count_include_pad``."""
+           count_include_pad: bool = False, ceil_mode: bool = False):
+    """Max or average pooling. Average excludes padding unless ``count_include_pad``; windows that
+    run past the padding in ``ceil_mode`` never count the overflow (as PyTorch does)."""
     kh, kw = kernel
     strides = tuple(kernel) if strides is None else strides
-    ho = conv_out_size(x.shape[2], kh, strides[0], pads[0], pads[2], dilations[0])
-    wo = conv_out_size(x.shape[3], kw, strides[1], pads[1], pads[3], dilations[1])
+    ho = pool_out_size(x.shape[2], kh, strides[0], pads[0], pads[2], dilations[0], ceil_mode)
+    wo = pool_out_size(x.shape[3], kw, strides[1], pads[1], pads[3], dilations[1], ceil_mode)
+    over = (max(0, (ho - 1) * strides[0] + dilations[0] * (kh - 1) + 1 - (x.shape[2] + pads[0] + pads[2])),
+            max(0, (wo - 1) * strides[1] + dilations[1] * (kw - 1) + 1 - (x.shape[3] + pads[1] + pads[3])))
+    declared, pads = pads, (pads[0], pads[1], pads[2] + over[0], pads[3] + over[1])
     if mode == "max":
         xp = pad2d(x, pads, value=-np.inf)
         out = np.full(x.shape[:2] + (ho, wo), -np.inf, dtype=x.dtype)
@@ -104,9 +120,14 @@ def pool2d(x, kernel, *, strides=None, pads=(0, 0, 0, 0), dilations=(1, 1), mode
     for i in range(kh):
         for j in range(kw):
             out += _window(xp, i, j, ho, wo, strides, dilations)
-    if count_include_pad:
+    if count_include_pad and over == (0, 0):
         return out / (kh * kw)
-    ones = pad2d(np.ones((1, 1) + x.shape[2:], dtype=x.dtype), pads)
+    ones = np.ones((1, 1) + x.shape[2:], dtype=x.dtype)
+    if count_include_pad:                               # padding counts, the ceil-mode overflow does not
+        ones = pad2d(ones, declared, value=1.0)
+        ones = pad2d(ones, (0, 0) + over)
+    else:
+        ones = pad2d(ones, pads)
     count = np.zeros((1, 1, ho, wo), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):

@@ -151,3 +151,19 @@ def test_hwc_flatten_and_channel_pad_and_slice():
     hh = np.concatenate([ct[:, 1:], np.zeros_like(ct[:, :1]), ct[:, :1], np.zeros_like(ct[:, :1])], axis=1)
     want = hh.transpose(0, 2, 3, 1).reshape(2, -1) @ w2.T
     np.testing.assert_allclose(net.forward(xin), want, atol=1e-10)
+
+
+@pytest.mark.parametrize("count_include_pad", [False, True])
+def test_ceil_mode_pools_match_torch(count_include_pad):
+    x = torch.randn(2, 3, 7, 8, generator=torch.Generator().manual_seed(6))
+    mp = nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
+    ap = nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=count_include_pad)
+    b = DagBuilder()
+    t = b.input("input", channels=3, spatial=(7, 8))
+    a = b.max_pool(t, 3, strides=2, pads=(1, 1, 1, 1), ceil_mode=True)
+    c = b.avg_pool(t, 3, strides=2, pads=(1, 1, 1, 1), ceil_mode=True, count_include_pad=count_include_pad)
+    assert a.spatial == c.spatial == (4, 5)                  # width 8: ceil mode adds a window
+    got_a, got_c = b.build(outputs=[a, c]).forward(x.double().numpy())
+    with torch.no_grad():
+        np.testing.assert_allclose(got_a, mp(x).double().numpy(), atol=1e-6)
+        np.testing.assert_allclose(got_c, ap(x).double().numpy(), atol=1e-6)
