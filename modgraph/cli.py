@@ -85,6 +85,9 @@ def _cmd_analyze(args) -> int:
         raise ValueError(f"unknown method {unknown[0]!r}; choose one of {', '.join(sorted(DETECTORS))}")
     options = _parse_options(args.option)
     truth = read_truth(args.truth) if args.truth else None
+    if len(args.files) * len(methods) > 1:            # several runs: the study engine (modgraph/cli_study.py)
+        from modgraph.cli_study import cmd_analyze_many
+        return cmd_analyze_many(args, methods, options)
     jobs = [(f, m) for f in args.files for m in methods]
     several = len(jobs) > 1
     results, rows, files = [], [], {}
@@ -149,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--truth", help="ground truth: a task spec (data/tasks/*.json) or ground-truth JSON")
     an.add_argument("--option", action="append", metavar="KEY=VALUE", help="method option, repeatable; METHOD.KEY=VALUE applies to one method only")
     an.add_argument("--json", action="store_true", help="print the analysis JSON instead of the summary")
+    an.add_argument("--workers", type=int, default=1, help="worker processes for several runs (default 1)")
     an.set_defaults(run=_cmd_analyze)
     sig = sub.add_parser("significance", help="test a detector's statistic against shuffle nulls (p, z)")
     sig.add_argument("file", help="network file (any supported format)")

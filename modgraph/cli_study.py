@@ -9,7 +9,53 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["add_subcommands", "cmd_study", "cmd_export"]
+__all__ = ["add_subcommands", "cmd_study", "cmd_export", "cmd_analyze_many"]
+
+
+def cmd_analyze_many(args, methods: list, options: dict) -> int:
+    """``modgraph analyze`` with several files or methods: an in-memory study
+    (:func:`modgraph.study.files.analyze_files`) under ``--out``, else under a temporary folder.
+
+    Every (file, method) run is kept (folders named by the path relative to the files' common
+    folder), a bad file is an error row (exit 1, the others still reported), ``summary.csv`` and
+    ``runs.csv`` are rebuilt from the stored runs, and a rerun with the same ``--out`` skips them.
+    """
+    import json
+    import sys
+    import tempfile
+    from contextlib import nullcontext
+
+    from modgraph.report.text import format_analysis, format_table
+    from modgraph.study.files import analyze_files, stored_analysis, summary_rows
+
+    if getattr(args, "workers", 1) < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    place = nullcontext(args.out) if args.out else tempfile.TemporaryDirectory(prefix="modgraph-analyze-")
+    with place as out:
+        outcome = analyze_files(args.files, methods, out, seed=args.seed, options=options, truth=args.truth,
+                                workers=getattr(args, "workers", 1), progress=not args.json,
+                                pictures=bool(args.out))
+        found = [(rec, stored_analysis(out, rec)) for rec in outcome.records]
+    failed = [rec for rec, d in found if d is None]
+    if args.json:
+        print(json.dumps([d if d is not None else {
+            "path": rec["path"], "method": rec["label"], "seed": rec["seed"], "status": "error",
+            "error": rec["result"]["error"]} for rec, d in found], indent=1))
+    else:
+        for _, d in found:
+            if d is not None:
+                print(format_analysis(d) + "\n")
+        short = ("file", "method", "seed", "units", "edges", "modules", "success", "status")
+        print(format_table([{k: r.get(k, "") for k in short} for r in summary_rows(outcome.records)]))
+    for rec in failed:
+        print(f"modgraph analyze: {rec['path']} ({rec['label']}): {rec['result']['error']}", file=sys.stderr)
+    if args.out and not args.json:
+        print(f"{outcome.line()}\nper run: runs/<file>-<method>-<id>/ (analysis.json, network.png/.svg, "
+              f"modules.png/.svg); tables: {Path(out) / 'summary.csv'}, runs.csv, runs.jsonl; "
+              f"report: {Path(out) / 'report.html'}")
+    if outcome.interrupted:
+        return 130
+    return 1 if failed else 0
 
 
 def cmd_study(args) -> int:

@@ -12,6 +12,7 @@ Map of the package::
 - :mod:`modgraph.study.store` — the run folders and the tables rebuilt from them.
 - :mod:`modgraph.study.driver` — ``run_study``: skip what is stored, run the rest, rebuild.
 - :mod:`modgraph.study.summary`, :mod:`modgraph.study.html` — the report's numbers and page.
+- :mod:`modgraph.study.files` — ``modgraph analyze`` with several files: a study of files × methods.
 - :mod:`modgraph.study.table` — ``analyze_many`` / ``success_table`` (rows in memory, for benchmarks).
 """
 from modgraph.study.driver import Outcome, StudyFailed, run_study

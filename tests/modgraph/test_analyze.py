@@ -1,3 +1,4 @@
+import csv
 import json
 import struct
 
@@ -64,8 +65,49 @@ def test_several_files_and_methods_give_a_summary_table(tmp_path, capsys):
     assert main(["analyze", *files, "--method", "sculpting", "modularity", "--out", str(out)]) == 0
     rows = (out / "summary.csv").read_text().splitlines()
     assert len(rows) == 5 and rows[0].startswith("file,source_format,method,seed")
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
-        "both-modularity", "both-sculpting", "reused-modularity", "reused-sculpting"]
+    folders = sorted(p.name.rsplit("-", 1)[0] for p in (out / "runs").iterdir())
+    assert folders == ["both.h5-modularity", "both.h5-sculpting", "reused.h5-modularity", "reused.h5-sculpting"]
+    for folder in (out / "runs").iterdir():
+        assert sorted(p.name for p in folder.iterdir()) == ["analysis.json", "modules.png", "modules.svg",
+                                                            "network.png", "network.svg", "result.json"]
+    assert (out / "runs.csv").exists() and (out / "report.html").exists()
+
+
+def test_duplicate_stems_across_folders_keep_every_run(tmp_path, capsys):
+    """The guide's `modgraph analyze runs/*/network.h5 --method ...`: three runs of one stem, two
+    methods: six runs, each traced to its file; a bad file is an error row, the rest is kept."""
+    for i, (name, task) in enumerate((("[6,3,3,3]", "both"), ("[4,1,2,16]", "reused"), ("[4,2,4]", "input-separable"))):
+        (tmp_path / f"runs/{i}").mkdir(parents=True)
+        _save(tmp_path / f"runs/{i}", name, task).rename(tmp_path / f"runs/{i}/network.h5")
+    (tmp_path / "runs/9").mkdir()
+    (tmp_path / "runs/9/network.h5").write_text("not a network")
+    files = sorted(str(p) for p in tmp_path.glob("runs/*/network.h5"))
+    out = tmp_path / "study"
+    assert main(["analyze", *files, "--method", "sculpting", "modularity", "--seed", "0", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "8 of 8 runs stored (0 already stored, 8 computed now, 2 errors)" in captured.out
+    bad = [l for l in captured.err.splitlines() if l.startswith(f"modgraph analyze: {files[3]} (")]
+    assert len(bad) == 2 and all("FormatError" in l for l in bad)
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert sorted((r["file"], r["method"]) for r in rows) == [
+        (f"{i}/network.h5", m) for i in (0, 1, 2, 9) for m in ("modularity", "sculpting")]
+    assert all(r["path"] == str(tmp_path / "runs" / r["file"]) for r in rows)
+    ok = {(r["file"], r["method"]): r for r in rows if r["status"] == "ok"}
+    assert len(ok) == 6 and len({p.name for p in (out / "runs").iterdir()}) == 8
+    assert [ok[(f"{i}/network.h5", "sculpting")]["modules"] for i in range(3)] == ["6", "3", "2"]
+    assert all(ok[(f"{i}/network.h5", "sculpting")]["success"] == "1" for i in range(3))
+    study_rows = list(csv.DictReader((out / "runs.csv").open()))       # the same runs as runs.csv
+    assert sorted(r["relpath"] for r in study_rows) == sorted(r["file"] for r in rows)
+    # a rerun computes nothing and ends with the same table
+    before = (out / "summary.csv").read_bytes()
+    assert main(["analyze", *files, "--method", "sculpting", "modularity", "--seed", "0", "--out", str(out)]) == 1
+    assert "(8 already stored, 0 computed now, 2 errors)" in capsys.readouterr().out
+    assert (out / "summary.csv").read_bytes() == before
+    # the same without --out, as JSON: one entry per run, in plan order
+    assert main(["analyze", *files, "--method", "sculpting", "--seed", "0", "--json"]) == 1
+    entries = json.loads(capsys.readouterr().out)
+    assert [e.get("partition", {}).get("n_modules") for e in entries] == [6, 3, 2, None]
+    assert entries[3]["status"] == "error" and entries[3]["path"] == files[3]
 
 
 def test_torch_onnx_export_without_metadata(tmp_path, capsys):
@@ -90,7 +132,9 @@ def test_bad_inputs_are_clear_and_leave_no_files(tmp_path, capsys):
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"not a network at all")
     out = tmp_path / "out"
-    assert main(["analyze", str(good), str(junk), "--out", str(out)]) == 2
+    assert main(["analyze", str(good), str(junk), "--out", str(tmp_path / "both")]) == 1    # an error row
+    assert "junk.bin: start of file: expected one of the supported formats" in capsys.readouterr().err
+    assert main(["analyze", str(junk), "--out", str(out)]) == 2
     assert "junk.bin: start of file: expected one of the supported formats" in capsys.readouterr().err
     assert main(["analyze", str(good), "--method", "astrology", "--out", str(out)]) == 2
     assert "unknown method 'astrology'; choose one of" in capsys.readouterr().err
