@@ -171,6 +171,35 @@ def _choices(source, key, value) -> tuple:
     return tuple(value)
 
 
+def _significance(source, sig, methods) -> dict | None:
+    """The [significance] table, checked: its methods have a statistic and are among [[methods]]."""
+    from modgraph.nulls import NULLS, STATISTICS
+
+    if sig is None:
+        return None
+    _check_keys(source, "significance", sig, _SIG)
+    names = sig.get("methods", ["spectral"])
+    listed = {m["name"] for m in methods}
+    if not isinstance(names, list) or not names:
+        raise _bad(source, "significance.methods", "a non-empty list of method names", repr(names))
+    for i, name in enumerate(names):
+        if name not in STATISTICS:
+            raise _bad(source, f"significance.methods[{i}]", f"a method with a statistic "
+                       f"({', '.join(sorted(STATISTICS))})", repr(name))
+        if name not in listed:
+            raise _bad(source, f"significance.methods[{i}]", "the name of a [[methods]] entry "
+                       f"({', '.join(sorted(listed))}): its options and seeds are used", repr(name))
+    null = sig.get("null", "layer")
+    if null not in NULLS:
+        raise _bad(source, "significance.null", f"one of {', '.join(sorted(NULLS))}", repr(null))
+    shuffles = sig.get("shuffles", 20)
+    if not isinstance(shuffles, int) or isinstance(shuffles, bool) or shuffles < 1:
+        raise _bad(source, "significance.shuffles", "a positive integer", repr(shuffles))
+    opts = sig.get("options", {})
+    _check_keys(source, "significance.options", opts, set(opts))
+    return {"methods": list(names), "null": null, "shuffles": shuffles, "options": dict(opts)}
+
+
 def parse_spec(doc: dict, *, source: str = "<spec>", base=".") -> StudySpec:
     """Validate a parsed spec document (``tomllib.loads`` output)."""
     _check_keys(source, "spec", doc, _TOP)
@@ -183,16 +212,13 @@ def parse_spec(doc: dict, *, source: str = "<spec>", base=".") -> StudySpec:
     seed = study.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise _bad(source, "study.seed", "an integer", repr(seed))
-    sig = doc.get("significance")
-    if sig is not None:
-        _check_keys(source, "significance", sig, _SIG)
-        sig = {"methods": list(sig.get("methods", ["spectral"])), "null": sig.get("null", "layer"),
-               "shuffles": int(sig.get("shuffles", 20)), "options": dict(sig.get("options", {}))}
+    methods = _methods(source, doc.get("methods", ["sculpting"]))
+    sig = _significance(source, doc.get("significance"), methods)
     truth = study.get("truth")
     return StudySpec(source=source, root=root, name=str(study.get("name", Path(source).stem)), seed=seed,
                      seeds=_seeds(source, study.get("seeds", 1)),
                      inputs=tuple(_input(source, i, e, root) for i, e in enumerate(entries)),
-                     methods=_methods(source, doc.get("methods", ["sculpting"])),
+                     methods=methods,
                      views=_choices(source, "views", study.get("views")),
                      edge_norms=_choices(source, "edge_norms", study.get("edge_norms")),
                      truth=None if truth is None else str((root / truth).resolve()),
