@@ -75,11 +75,14 @@ def _bars_svg(values: dict, unit: str) -> str:
 
 
 def _network_svg(methods: dict) -> str:
-    """Per method (a row), per condensed layer (a column): the layer's units split by module."""
+    """Per method (a row), per condensed layer (a column, headed by its number of live units): the
+    layer's units split by module."""
     n_layers = max((len(m["layers"]) for m in methods.values()), default=0)
     cw, parts = 90, []
+    first = next(iter(methods.values()), {"layers": []})["layers"]
     for j in range(n_layers):
-        parts.append(f'<text x="{170 + j * cw}" y="12">layer {j}</text>')
+        units = f": {sum(first[j].values())}" if j < len(first) else ""
+        parts.append(f'<text x="{170 + j * cw}" y="12">layer {j}{units}</text>')
     for i, (label, m) in enumerate(methods.items()):
         y = 20 + 24 * i
         parts.append(f'<text x="0" y="{y + 13}">{_e(label)} ({_e(m["modules"])} modules)</text>')

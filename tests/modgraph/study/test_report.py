@@ -7,11 +7,13 @@ import subprocess
 import zlib
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
 from modgraph.io import save
 from modgraph.study import parse_spec, run_study
 from modgraph.study.html import SECTIONS
+from modgraph.study.summary import network_pictures
 from modgraph.testing import sculpted_networks
 
 CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -128,3 +130,69 @@ def _png_rows(png: bytes):
         rows.append(bytes(line[j] for j in range(stride) if j % bpp < 3) if y % 20 == 0 else b"")
         prev = line
     return width, height, [r for r in rows if r]
+
+
+def _mnist_sized(seed=0):
+    """A pruned 784-300-100-10 MLP (1,194 units), no training: 10 blocks of units wired densely inside
+    (15, 30 and 90 % per layer) and sparsely across (0.05 %), the sparsity pattern of a pruned MNIST classifier."""
+    from modgraph.network import Layer, LayeredNetwork
+    rng = np.random.default_rng(seed)
+    widths, layers = (784, 300, 100, 10), []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        same = (np.arange(n_out)[:, None] * 10 // n_out) == (np.arange(n_in)[None, :] * 10 // n_in)
+        p = np.where(same, (0.15, 0.3, 0.9)[i], 0.0005)
+        mask = rng.random((n_out, n_in)) < p
+        w = rng.normal(size=(n_out, n_in)) * mask
+        layers.append(Layer.from_dense(w, rng.normal(size=n_out), mask=mask,
+                                       activation="identity" if i == 2 else "relu"))
+    return LayeredNetwork(layers)
+
+
+@pytest.fixture(scope="module")
+def mnist_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mnist")
+    for fw in ("a", "b"):
+        save(_mnist_sized(), root / fw / "mnist.h5")
+    spec = parse_spec({"inputs": [{"path": f"{fw}/mnist.h5", "framework": fw, "network": "mnist"} for fw in "ab"],
+                       "methods": ["modularity", "sculpting", {"name": "spectral", "options": {"k": 10}}],
+                       "study": {"seeds": 2}}, base=root)
+    run_study(spec, root / "out", workers=2, progress=False)
+    return root / "out"
+
+
+def test_report_at_mnist_size_is_aggregated_and_small(mnist_study):
+    text = (mnist_study / "report.html").read_text()
+    page = _Page()
+    page.feed(text)
+    data = json.loads(page.data)
+    runs = data["runs"]
+    assert len(runs) == 12 and all(r["status"] == "ok" and r["units"] > 1000 for r in runs)
+    assert len(text) < 100_000                       # kilobytes, not one element per unit and edge
+    records = [json.loads(p.read_text()) for p in sorted((mnist_study / "runs").glob("*/result.json"))]
+    assert len(records[0]["result"]["labels"]) > 1000                   # the run folders hold every unit
+    # the aggregated picture: one bar per (method, layer), one rectangle per (method, layer, module)
+    n_rects = sum(len(layer) for pic in network_pictures(records) for m in pic["methods"].values()
+                  for layer in m["layers"])
+    assert text.count("<rect") == n_rects + len(data["summary"]["runtime"]) and n_rects < 200
+    assert all(int(w) <= 1200 for w in re.findall(r'<svg width="(\d+)"', text))     # fits the page
+    widths = records[0]["result"]["widths"]
+    assert all(f">layer {j}: {n}</text>" in text for j, n in enumerate(widths)) and widths[0] > 700
+    mods = {r["method"]: r["modules"] for r in runs}
+    assert mods["spectral"] == 10 and 5 <= mods["modularity"] <= 40
+    assert all(p["same_partition"] for p in data["summary"]["agreement"]) and len(data["summary"]["agreement"]) == 6
+    assert '"labels"' not in page.data             # per-unit labels stay in the run folders
+
+
+def test_report_at_mnist_size_renders_readably_in_headless_chromium(mnist_study, tmp_path):
+    url = (mnist_study / "report.html").as_uri()
+    flags = [*CHROMIUM, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    assert all(f'<section id="{s}">' in dom for s in SECTIONS) and dom.count("<table>") == 4   # stability, agreement, runtime, runs
+    assert "mnist.h5" in dom and "spectral" in dom and "6 pairs, <b>0 differing</b>" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,2000", url], capture_output=True,
+                   timeout=120)
+    width, height, rows = _png_rows(shot.read_bytes())
+    assert (width, height) == (1280, 2000)
+    colours = {px for row in rows for px in zip(row[0::3], row[1::3], row[2::3])}
+    assert len(colours) > 20                                  # text, tables and bars, not a blank page
