@@ -10,8 +10,19 @@ hierarchy "all modules" 12, [8,2,1,2,8] 9) and its run time. Hidden-unit separab
 property of the network, not of the partition: it is reported but kept out of the mean.
 Rows go to --out as CSV and JSON; --write replaces the ``recovery`` section of docs/results.md.
 
+The same study as a ``modgraph study`` spec (issue 17): ``benchmarks/recovery_study.toml`` (written
+by ``--write-spec``; one ``[[inputs]]`` per task and depth, tagged ``task``/``depth``, rooted at the
+cache) runs on the study engine, and ``--from-study DIR`` prints these tables from its stored runs
+(``DIR/runs.jsonl``) instead of analysing; tests/trainers/test_recovery_study.py checks on a slice
+that both give the same cells. The full run (the cache out/study is ~2 CPU-hours to sculpt)::
+
+    .venv/bin/python benchmarks/recovery.py --sculpt-only                  # fill out/study
+    .venv/bin/modgraph study benchmarks/recovery_study.toml --out out/recovery-study --workers 2
+    .venv/bin/python benchmarks/recovery.py --from-study out/recovery-study
+
 Usage: .venv/bin/python benchmarks/recovery.py [--tasks exemplars,reuse,overlap,hierarchy]
        [--methods sculpting,...] [--seeds 0,1,2,5] [--no-sculpt] [--workers 2] [--write]
+       [--sculpt-only] [--write-spec PATH] [--from-study DIR]
 """
 from __future__ import annotations
 
@@ -19,6 +30,8 @@ import argparse
 import csv
 import io
 import json
+import os
+import re
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -129,6 +142,98 @@ def method_summary(rates, rows, methods) -> dict:
     return out
 
 
+def _seed_glob(seeds) -> str:
+    """``s0`` for one seed, ``s[0125]`` for several one-digit seeds (exactly those, no others)."""
+    seeds = sorted(set(seeds))
+    if len(seeds) == 1:
+        return f"s{seeds[0]}"
+    if all(0 <= s <= 9 for s in seeds):
+        return "s[" + "".join(map(str, seeds)) + "]"
+    raise ValueError(f"seeds {seeds}: a spec glob covers one-digit seeds only; list the cells one by one")
+
+
+def study_doc(cells, methods, *, seed: int = 1, root: str = ".", name: str = "recovery") -> dict:
+    """The recovery study as a ``modgraph study`` spec document (``parse_spec`` input).
+
+    One ``[[inputs]]`` per (task, depth), tagged ``task`` and ``depth`` (what :func:`cell_rates`
+    groups by), with one glob per hidden widths matching exactly the cells' seeds
+    (``<task>/<hidden>-s[0125]/network.h5``, the cache layout of ``trainers.study.cell_dir``);
+    every method with the one detector ``seed``, scored by the ground truth in each file.
+    """
+    groups: dict = {}
+    for task, hidden, s in cells:
+        groups.setdefault((task, len(hidden)), {}).setdefault(tuple(hidden), []).append(s)
+    inputs = [{"paths": [f"{task}/{'x'.join(map(str, h))}-{_seed_glob(ss)}/network.h5" for h, ss in by.items()],
+               "tags": {"task": task, "depth": depth}} for (task, depth), by in groups.items()]
+    return {"study": {"name": name, "root": root, "seeds": [seed]}, "inputs": inputs,
+            "methods": [{"name": m} for m in methods]}
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, str):
+        return json.dumps(v)                     # a TOML basic string is a JSON string for these names
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(map(_toml_value, v)) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"no TOML for {type(v).__name__}")
+
+
+def spec_toml(doc: dict, header: str = "") -> str:
+    """A :func:`study_doc` document as TOML text (``tomllib.loads`` gives ``doc`` back)."""
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    lines += ["[study]", *(f"{k} = {_toml_value(v)}" for k, v in doc["study"].items())]
+    for entry in doc["inputs"]:
+        lines += ["", "[[inputs]]", *(f"{k} = {_toml_value(v)}" for k, v in entry.items())]
+    for m in doc["methods"]:
+        lines += ["", "[[methods]]", *(f"{k} = {_toml_value(v)}" for k, v in m.items())]
+    return "\n".join(lines) + "\n"
+
+
+_CELL = re.compile(r"(\d+(?:x\d+)*)-s(\d+)$")
+
+
+def rows_from_study(study_rows) -> list[dict]:
+    """The rows :func:`cell_rates` and :func:`method_summary` take, from a study's ``runs.jsonl``
+    rows: ``method`` is the run's label, ``seed`` the training seed (from the cell folder, as in
+    :func:`analyze_many` rows), ``width`` from it too, ``error`` only on a failed run."""
+    rows = []
+    for r in study_rows:
+        if r["kind"] != "analysis":
+            continue
+        m = _CELL.search(Path(r["relpath"]).parent.name)
+        row = {k: v for k, v in r.items() if k not in ("error", "status")}
+        row.update(method=r["label"], seed=int(m.group(2)) if m else None,
+                   width=int(m.group(1).split("x")[0]) if m else None)
+        if r["status"] != "ok":
+            row["error"] = r["error"]
+        rows.append(row)
+    return rows
+
+
+def runs_from_study(study_rows) -> list[tuple]:
+    """``(path, info)`` per network of a study (what :func:`markdown` describes), from the files' metadata."""
+    from modgraph.io import load
+
+    out, seen = [], set()
+    for r in rows_from_study(study_rows):
+        if r["path"] in seen:
+            continue
+        seen.add(r["path"])
+        try:
+            meta = load(r["path"]).metadata
+        except Exception:                            # an unreadable file: its runs are error rows already
+            meta = {}
+        sel = meta.get("selected", {})
+        out.append((Path(r["path"]), {"task": r["task"], "depth": r["depth"], "width": r["width"], "seed": r["seed"],
+                                      "accuracy": meta.get("accuracy"), "edges": sel.get("edges")}))
+    return out
+
+
 def _fmt(v, flag="") -> str:
     return "–" if v is None else f"{v:.2f}{flag}"
 
@@ -178,7 +283,7 @@ def _single_step(path: Path) -> bool:
     return config.exists() and json.loads(config.read_text()).get("grid") is False
 
 
-def markdown(rates, summary, runs, methods, seconds) -> str:
+def markdown(rates, summary, runs, methods, seconds, *, study: str | None = None) -> str:
     edges = [i["edges"] for _, i in runs if i.get("edges") is not None]
     single = sum(_single_step(Path(p)) for p, _ in runs)
     grid = "full (Pu, Pe) grid" if not single else f"{single} of them with a single (Pu, Pe) step, not the grid"
@@ -192,7 +297,8 @@ def markdown(rates, summary, runs, methods, seconds) -> str:
            f"spec §6 criteria. In each table the `published` row (spec §7.1) is followed by one row per method. "
            f"† a published overlap cell that spec §7.1 gives a ±0.15 tolerance (reported as is; the mean is "
            f"plain); ✗ a rate below the published one minus 0.15. An analysis that raised counts as a miss. "
-           f"Wall time {seconds / 60:.1f} min on 2 shared cores."]
+           + (f"Analysed by `modgraph study` ({study})." if study else
+              f"Wall time {seconds / 60:.1f} min on 2 shared cores.")]
     for name, (title, axis) in TITLES.items():
         if any(r["table"] == name and r["n"] for r in rates):
             out += ["", f"### {title}", "", *_table(name, axis, rates, methods)]
@@ -265,6 +371,11 @@ def main(argv=None) -> int:
     p.add_argument("--write", action="store_true", help="replace the 'recovery' section of --doc")
     p.add_argument("--doc", default=str(ROOT / "docs" / "results.md"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--sculpt-only", action="store_true", help="fill the cache, analyse nothing")
+    p.add_argument("--write-spec", metavar="PATH", help="write the study spec (TOML) for these cells and "
+                   "methods, rooted at --cache, and stop (with --no-sculpt: the cells in the cache only)")
+    p.add_argument("--from-study", metavar="DIR", help="the tables from a modgraph study folder "
+                   "(DIR/runs.jsonl) instead of sculpting and analysing")
     args = p.parse_args(argv)
     methods = args.methods.split(",") if args.methods else default_methods()
     unknown = [m for m in methods if m not in DETECTORS]
@@ -275,11 +386,21 @@ def main(argv=None) -> int:
                        hierarchy_widths=_ints(args.hierarchy_widths), hierarchy_depths=_ints(args.hierarchy_depths))
     if args.no_sculpt:
         cells = [c for c in cells if (cell_dir(args.cache, *c) / "network.h5").exists()]
-    runs = sculpt_cells(cells, args.cache, progress=not args.quiet)   # cells in the cache are only read
-    rows = analyze_many(runs, methods=methods, seed=args.seed, workers=args.workers, progress=not args.quiet)
+    if args.write_spec:
+        return _write_spec(Path(args.write_spec), cells, methods, args)
+    if args.from_study:
+        study_rows = _read_jsonl(Path(args.from_study) / "runs.jsonl")
+        rows, runs = rows_from_study(study_rows), runs_from_study(study_rows)
+        methods = [m for m in methods if any(r["method"] == m for r in rows)]
+    else:
+        runs = sculpt_cells(cells, args.cache, progress=not args.quiet)   # cells in the cache are only read
+        if args.sculpt_only:
+            print(f"{len(runs)} networks in {args.cache}")
+            return 0
+        rows = analyze_many(runs, methods=methods, seed=args.seed, workers=args.workers, progress=not args.quiet)
     rates = cell_rates(rows, published_cells(), methods)
     summary = method_summary(rates, rows, methods)
-    text = markdown(rates, summary, runs, methods, time.perf_counter() - t0)
+    text = markdown(rates, summary, runs, methods, time.perf_counter() - t0, study=args.from_study)
     print(text)
     for r in rows:
         if "error" in r:
@@ -289,6 +410,34 @@ def main(argv=None) -> int:
         print(f"wrote {path}")
     if args.write:
         replace_section(Path(args.doc), "recovery", text)
+    return 0
+
+
+def spec_text(cells, methods, *, seed: int, root: str) -> str:
+    """The TOML ``--write-spec`` writes: :func:`study_doc` with a header saying how to run it."""
+    header = (f"The recovery study of benchmarks/recovery.py ({len(cells)} networks x {len(methods)} methods, "
+              f"detector seed {seed}),\nwritten by `benchmarks/recovery.py --write-spec PATH` (regenerate it "
+              "there; a test checks it is current).\nRun: modgraph study benchmarks/recovery_study.toml "
+              "--out out/recovery-study --workers 2\nthen: benchmarks/recovery.py --from-study out/recovery-study")
+    return spec_toml(study_doc(cells, methods, seed=seed, root=root), header)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except OSError as err:
+        raise SystemExit(f"--from-study: cannot read {path}: {err.strerror}") from None
+
+
+def _write_spec(path: Path, cells, methods, args) -> int:
+    root = Path(args.cache).resolve()
+    try:
+        rel = os.path.relpath(root, path.resolve().parent)
+    except ValueError:
+        rel = str(root)
+    with atomic_path(path) as tmp:
+        tmp.write_text(spec_text(cells, methods, seed=args.seed, root=rel))
+    print(f"wrote {path}: {len(cells)} networks, {len(methods)} methods, root {rel}")
     return 0
 
 
