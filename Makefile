@@ -8,7 +8,7 @@ PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
 APT_PKGS   := python3-graph-tool python3-venv python3-pip chromium
 
-.PHONY: setup test demo clean-venv
+.PHONY: setup test demo study-demo clean-venv
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/modgraph-train demo --out out/demo
+
+# one sculpted network through five exporters, 3 methods x 3 seeds, out/study-demo/study/report.html
+study-demo: $(STAMP)
+	$(VENV)/bin/modgraph-train study-demo --out out/study-demo
 
 clean-venv:
 	rm -rf $(VENV)

@@ -75,6 +75,12 @@ def _cmd_demo(args) -> int:
     return run_demo(args.out)
 
 
+def _cmd_study_demo(args) -> int:
+    from trainers.study_demo import run_study_demo
+
+    return run_study_demo(args.out, workers=args.workers, progress=not args.quiet)
+
+
 def _cmd_tasks(args) -> int:
     from trainers.tasks import list_tasks
 
@@ -122,9 +128,19 @@ def _add_demo(sub) -> None:
     d.set_defaults(run=_cmd_demo)
 
 
+def _add_study_demo(sub) -> None:
+    d = sub.add_parser("study-demo", help="one sculpted network through five exporters, 3 methods x 3 seeds, "
+                       "report.html (what `make study-demo` runs)")
+    d.add_argument("--out", default="out/study-demo", help="output folder (default out/study-demo)")
+    d.add_argument("--workers", type=int, default=2, help="study worker processes (default 2)")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.set_defaults(run=_cmd_study_demo)
+
+
 #: The subcommands, in the order ``--help`` lists them: each adds its parser, whose ``run``
 #: default is the function that carries it out, to the subparsers.
-SUBCOMMANDS = (_add_boolean, _add_tasks, clusterability_cli.add_cli, mnist_sculpt_cli.add_cli, _add_demo)
+SUBCOMMANDS = (_add_boolean, _add_tasks, clusterability_cli.add_cli, mnist_sculpt_cli.add_cli, _add_demo,
+               _add_study_demo)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,51 @@
+"""`make study-demo` (issue 17), reduced: one sculpted network through the five exporters, a study
+over them, and the report's agreement across frameworks; a tampered export is flagged."""
+import json
+import re
+
+import torch
+
+from modgraph.io import load
+from modgraph.study import parse_spec, run_study
+from trainers.study_demo import EXPORTERS, run_study_demo
+
+
+def _data(report):
+    return json.loads(re.search(r'id="modgraph-study-data">(.*?)</script>', report.read_text(), re.S).group(1))
+
+
+def test_study_demo_exports_agree_across_frameworks(tmp_path, capsys):
+    assert run_study_demo(tmp_path, methods=("sculpting", "modularity"), seeds=1, workers=1, progress=False) == 0
+    out = capsys.readouterr().out
+    assert "agreement across frameworks: 20 pairs (method x seed x pair of exports), 0 differing" in out
+    exports = tmp_path / "exports"
+    assert sorted(p.name for p in exports.iterdir()) == sorted(EXPORTERS.values())
+    formats = {fw: load(exports / name).source_format for fw, name in EXPORTERS.items()}
+    assert formats == {"modgraph-hdf5": "modgraph-hdf5", "torch-onnx-legacy": "onnx", "torch-onnx-dynamo": "onnx",
+                       "torch-state-dict": "torch-state-dict", "keras3": "keras"}
+    data = _data(tmp_path / "study" / "report.html")
+    s = data["summary"]
+    assert s["stored"] == s["ok"] == 10 and len(s["agreement"]) == 20
+    assert all(p["same_graph"] and p["same_partition"] and p["ari"] == 1.0 for p in s["agreement"])
+    frameworks = {fw for p in s["agreement"] for fw in (p["a_framework"], p["b_framework"])}
+    assert frameworks == set(EXPORTERS)
+    cells = {(c["group"], c["label"]): c["mean"] for c in s["success"]["cells"]}
+    assert all(cells[(f"framework={fw}", "sculpting")] == 1.0 for fw in EXPORTERS)   # scored by the task spec
+    assert "20 pairs, <b>0 differing</b>" in (tmp_path / "study" / "report.html").read_text()
+
+    # one surviving edge removed from one more export: every pair with it is flagged, the rest still agree
+    sd = torch.load(exports / "state_dict.pt", weights_only=True)
+    w = sd["2.weight"]
+    i, j = (w != 0).nonzero()[0].tolist()
+    w[i, j] = 0.0
+    torch.save(sd, tmp_path / "tampered.pt")
+    inputs = [{"path": str(exports / name), "framework": fw, "network": "demo"} for fw, name in EXPORTERS.items()]
+    inputs.append({"path": str(tmp_path / "tampered.pt"), "framework": "tampered", "network": "demo"})
+    spec = parse_spec({"inputs": inputs, "methods": ["sculpting"], "study": {"seeds": [0]}}, base=tmp_path)
+    run_study(spec, tmp_path / "tampered-study", workers=1, progress=False)
+    pairs = _data(tmp_path / "tampered-study" / "report.html")["summary"]["agreement"]
+    bad = [p for p in pairs if not p["same_partition"]]
+    assert len(pairs) == 15 and len(bad) == 5
+    assert all("tampered" in (p["a_framework"], p["b_framework"]) and not p["same_graph"] for p in bad)
+    page = (tmp_path / "tampered-study" / "report.html").read_text()
+    assert "15 pairs, <b>5 differing</b>" in page and page.count('<tr class="bad">') == 5
