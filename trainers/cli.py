@@ -11,7 +11,7 @@ import json
 import sys
 
 from modgraph.errors import ModgraphError
-from trainers import clusterability_cli, mnist_sculpt_cli
+from trainers import clusterability_cli, cnn_cli, mnist_sculpt_cli
 from trainers.cli_args import UsageError, check_out_folder, parse_steps, parse_widths
 
 __all__ = ["main", "SUBCOMMANDS"]
@@ -139,8 +139,8 @@ def _add_study_demo(sub) -> None:
 
 #: The subcommands, in the order ``--help`` lists them: each adds its parser, whose ``run``
 #: default is the function that carries it out, to the subparsers.
-SUBCOMMANDS = (_add_boolean, _add_tasks, clusterability_cli.add_cli, mnist_sculpt_cli.add_cli, _add_demo,
-               _add_study_demo)
+SUBCOMMANDS = (_add_boolean, _add_tasks, clusterability_cli.add_cli, cnn_cli.add_cli, mnist_sculpt_cli.add_cli,
+               _add_demo, _add_study_demo)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -36,8 +36,8 @@ from torch.nn import functional as F
 from modgraph.io import atomic_path, save
 from modgraph.network import Layer, LayeredNetwork
 
-__all__ = ["ClusterabilityConfig", "ClusterabilityMLP", "sparsity_at", "magnitude_masks",
-           "train_clusterability", "to_network"]
+__all__ = ["ClusterabilityConfig", "ClusterabilityMLP", "sparsity_at", "magnitude_masks", "run_phase",
+           "accuracy", "train_clusterability", "to_network"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,11 @@ class ClusterabilityMLP(nn.Module):
         self.dropout = float(dropout)
 
     @property
+    def kernels(self) -> list[torch.Tensor]:
+        """The prunable weights, in the order of :attr:`masks`."""
+        return [lin.weight for lin in self.linears]
+
+    @property
     def masks(self) -> list[torch.Tensor]:
         return [getattr(self, f"mask{i}") for i in range(len(self.linears))]
 
@@ -111,7 +116,8 @@ class ClusterabilityMLP(nn.Module):
         return x
 
 
-def _accuracy(model, x, y, batch: int = 2048) -> float:
+def accuracy(model, x, y, *, batch: int = 2048) -> float:
+    """Fraction of rows of ``x`` whose argmax logit is ``y`` (eval mode, ``batch`` rows at a time)."""
     model.eval()
     with torch.no_grad():
         hits = sum(int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum()) for i in range(0, len(x), batch))
@@ -119,8 +125,14 @@ def _accuracy(model, x, y, batch: int = 2048) -> float:
     return hits / len(x)
 
 
-def _run_phase(model, x, y, cfg, *, epochs: int, prune: bool, gen, progress=None) -> list[dict]:
-    """One phase: ``epochs`` over the data with a fresh Adam; pruning schedule when ``prune``."""
+def run_phase(model, x, y, cfg, *, epochs: int, prune: bool, gen, progress=None, on_step=None) -> list[dict]:
+    """One phase: ``epochs`` over the data with a fresh Adam; pruning schedule when ``prune``.
+
+    ``model`` is any module with ``kernels`` (the prunable weights), ``masks`` (one per
+    kernel) and ``set_masks``; ``cfg`` any config with ``lr``, ``eps``, ``batch_size``,
+    ``every``, ``s0`` and ``s1`` (:class:`ClusterabilityConfig`, the CNN's config).
+    ``progress`` gets each epoch's record, ``on_step`` the step count after each step.
+    """
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.eps)
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
     T, t, history = steps_per_epoch * epochs, 0, []
@@ -130,7 +142,7 @@ def _run_phase(model, x, y, cfg, *, epochs: int, prune: bool, gen, progress=None
         total = 0.0
         for s in range(steps_per_epoch):
             if prune and t <= T and t % cfg.every == 0:
-                model.set_masks(magnitude_masks([l.weight for l in model.linears], model.masks,
+                model.set_masks(magnitude_masks(model.kernels, model.masks,
                                                 sparsity_at(t, T=T, s0=cfg.s0, s1=cfg.s1)))
             idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
             loss = F.cross_entropy(model(x[idx]), y[idx])
@@ -141,11 +153,13 @@ def _run_phase(model, x, y, cfg, *, epochs: int, prune: bool, gen, progress=None
                 model.set_masks(model.masks)         # re-apply: Adam momentum must not revive weights
             total += float(loss.detach()) * len(idx)
             t += 1
+            if on_step is not None:
+                on_step(t)
         history.append({"epoch": epoch + 1, "loss": total / len(x)})
         if progress is not None:
             progress(history[-1])
     if prune:                                         # the loop stops at t = T - 1: apply s(T) = s1
-        model.set_masks(magnitude_masks([l.weight for l in model.linears], model.masks, cfg.s1))
+        model.set_masks(magnitude_masks(model.kernels, model.masks, cfg.s1))
     return history
 
 
@@ -204,13 +218,13 @@ def train_clusterability(data, *, config: ClusterabilityConfig = ClusterabilityC
               "n_train": len(x), "n_test": len(xt)}
     report = (lambda phase: None if progress is None else (lambda r: progress({"phase": phase, **r})))
     t0 = time.perf_counter()
-    record["train_history"] = _run_phase(model, x, y, config, epochs=config.epochs, prune=False, gen=gen,
+    record["train_history"] = run_phase(model, x, y, config, epochs=config.epochs, prune=False, gen=gen,
                                          progress=report("train"))
-    record["test_accuracy_unpruned"] = _accuracy(model, xt, yt)
+    record["test_accuracy_unpruned"] = accuracy(model, xt, yt)
     unpruned = to_network(model, pruned=False, metadata={**record, "phase": "unpruned"})
-    record["prune_history"] = _run_phase(model, x, y, config, epochs=config.prune_epochs, prune=True, gen=gen,
+    record["prune_history"] = run_phase(model, x, y, config, epochs=config.prune_epochs, prune=True, gen=gen,
                                          progress=report("prune"))
-    record["test_accuracy_pruned"] = _accuracy(model, xt, yt)
+    record["test_accuracy_pruned"] = accuracy(model, xt, yt)
     record["sparsity_per_layer"] = [1.0 - float(m.sum()) / m.numel() for m in model.masks]
     record["seconds"] = time.perf_counter() - t0
     pruned = to_network(model, pruned=True, metadata={**record, "phase": "pruned"})

@@ -1,0 +1,161 @@
+"""Train, prune and export Filan et al.'s small CNN on MNIST; random-init calibration CNNs.
+
+Protocol (``clusterability.md`` §5.2–5.3, arXiv 2103.03386): the small CNN of
+:mod:`trainers.cnn` (dropout on by default), cross-entropy, Adam (lr 1e-3, ε 1e-7, the Keras
+defaults), batch 64, 10 epochs; then 10 fine-tuning epochs with a fresh Adam under the same
+per-layer polynomial-decay magnitude pruning as the MLP (every conv and dense kernel, 50 % →
+90 %, masks updated every 10 steps from step 0, exactly ``round(0.1·size)`` survivors per
+kernel at the end). The training loop, schedule and mask update are the MLP's
+(:func:`trainers.clusterability.run_phase`); only the model differs. Pixels / 255, images
+1×28×28.
+
+Files: ``unpruned.onnx``, ``pruned.onnx`` (:func:`trainers.cnn.export_cnn_onnx`, run record
+under ``modgraph.metadata``) and ``run.json``. modgraph HDF5 needs the DAG network value
+(issue 14, ``modgraph/dag.py``), which is not on main yet: until it lands the ONNX files are the
+exchange format (HDF5 export is an addition to :func:`train_cnn`'s ``out_dir`` step, nothing else).
+
+Examples
+--------
+>>> cfg = CNNConfig(channels=(4, 4, 4), dense=(8,))
+>>> steps_per_phase(300, cfg), cfg.batch_size, cfg.epochs + cfg.prune_epochs
+(50, 64, 20)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from modgraph.io import atomic_path
+from trainers.clusterability import accuracy, run_phase
+from trainers.cnn import ARCHITECTURES, export_cnn_onnx, small_cnn
+
+__all__ = ["CNNConfig", "steps_per_phase", "cnn_mnist", "train_cnn", "random_init_cnns"]
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Settings of one small-CNN run; the defaults are the published protocol.
+
+    ``channels`` (3 conv widths) and ``dense`` (1 width) ``None`` mean 64, 64, 64 and 128.
+    """
+
+    seed: int = 0
+    dropout: bool = True
+    channels: tuple | None = None
+    dense: tuple | None = None
+    epochs: int = 10
+    prune_epochs: int = 10               # 0: no pruning phase (only the unpruned net)
+    batch_size: int = 64
+    lr: float = 1e-3
+    eps: float = 1e-7
+    s0: float = 0.5
+    s1: float = 0.9
+    every: int = 10
+
+
+def steps_per_phase(n_train: int, cfg: CNNConfig) -> int:
+    """Optimiser steps of the training phase (= T of the pruning phase when the epochs match)."""
+    return math.ceil(n_train / cfg.batch_size) * cfg.epochs
+
+
+def cnn_mnist(*, data_dir=None, md5sums: dict | None = None):
+    """``(x_train, y_train, x_test, y_test)``: MNIST as (n, 1, 28, 28) float32 in [0, 1], int64 labels."""
+    from trainers.tasks.mnist import clusterability_mnist
+
+    x, y, xt, yt = clusterability_mnist(data_dir=data_dir, md5sums=md5sums)
+    return x.reshape(-1, 1, 28, 28), y, xt.reshape(-1, 1, 28, 28), yt
+
+
+def _check_data(data) -> None:
+    x, y, xt, yt = data
+    for name, a, b in (("train", x, y), ("test", xt, yt)):
+        if a.ndim != 4 or a.shape[1:] != (1, 28, 28) or len(a) != len(b):
+            raise ValueError(f"{name} data: expected images (n, 1, 28, 28) and n labels, "
+                             f"found {tuple(a.shape)} and {len(b)} labels")
+
+
+def train_cnn(data, *, config: CNNConfig = CNNConfig(), out_dir=None, progress=None, on_step=None) -> dict:
+    """Train then prune one small CNN; export both phases to ``out_dir`` when given.
+
+    Parameters
+    ----------
+    data : tuple
+        ``(x_train, y_train, x_test, y_test)``, images (n, 1, 28, 28) (e.g. :func:`cnn_mnist`).
+    config : CNNConfig
+    out_dir : path, optional
+        Receives ``unpruned.onnx``, ``pruned.onnx`` and ``run.json``.
+    progress : callable, optional
+        Called with each epoch's record (phase, epoch, loss).
+    on_step : callable, optional
+        Called with (phase, step, model) after every optimiser step (progress bars, checks).
+
+    Returns
+    -------
+    dict
+        Config, test accuracy per phase, per-kernel sparsity, losses, seconds, file paths, and
+        the models (``models``: an unpruned copy, the pruned one); with ``prune_epochs = 0``
+        only the unpruned phase is run and written.
+    """
+    _check_data(data)
+    torch.manual_seed(config.seed)                         # dropout draws
+    gen = torch.Generator().manual_seed(config.seed)       # minibatch order
+    x, y, xt, yt = (torch.as_tensor(np.asarray(a)) for a in data)
+    x, xt, y, yt = x.float(), xt.float(), y.long(), yt.long()
+    model = small_cnn(seed=config.seed, channels=config.channels, dense=config.dense, dropout=config.dropout)
+    record = {"task": "mnist-cnn-clusterability", "architecture": "small-cnn",
+              "config": dataclasses.asdict(config), "n_train": len(x), "n_test": len(xt)}
+    report = (lambda phase: None if progress is None else (lambda r: progress({"phase": phase, **r})))
+    step = (lambda phase: None if on_step is None else (lambda t: on_step(phase, t, model)))
+    t0 = time.perf_counter()
+    record["train_history"] = run_phase(model, x, y, config, epochs=config.epochs, prune=False, gen=gen,
+                                        progress=report("train"), on_step=step("train"))
+    record["test_accuracy_unpruned"] = accuracy(model, xt, yt, batch=500)
+    unpruned = small_cnn(seed=config.seed, channels=config.channels, dense=config.dense, dropout=config.dropout)
+    unpruned.load_state_dict(model.state_dict())
+    unpruned_record = dict(record)
+    if config.prune_epochs > 0:
+        record["prune_history"] = run_phase(model, x, y, config, epochs=config.prune_epochs, prune=True, gen=gen,
+                                            progress=report("prune"), on_step=step("prune"))
+        record["test_accuracy_pruned"] = accuracy(model, xt, yt, batch=500)
+        record["sparsity_per_layer"] = [1.0 - float(m.sum()) / m.numel() for m in model.masks]
+    record["seconds"] = time.perf_counter() - t0
+    if out_dir is not None:
+        out = Path(out_dir)
+        export_cnn_onnx(unpruned, out / "unpruned.onnx", metadata={**unpruned_record, "phase": "unpruned"})
+        record["files"] = [str(out / "unpruned.onnx")]
+        if config.prune_epochs > 0:
+            export_cnn_onnx(model, out / "pruned.onnx", metadata={**record, "phase": "pruned"})
+            record["files"].append(str(out / "pruned.onnx"))
+        with atomic_path(out / "run.json") as tmp:
+            tmp.write_text(json.dumps(record, indent=2))
+    record["models"] = {"unpruned": unpruned.eval(), **({"pruned": model.eval()} if config.prune_epochs else {})}
+    return record
+
+
+def random_init_cnns(arch: str, *, seeds, out_dir, channels=None, dense=None) -> list[str]:
+    """Write one Glorot-uniform, untrained ``arch`` network per seed as ``{arch}-seed{S}.onnx``.
+
+    ``arch`` is a key of :data:`trainers.cnn.ARCHITECTURES` (``small-cnn``, ``vgg13``); no data is
+    needed. BatchNorm layers (VGG) are at their initial state (γ = 1, β = 0, mean 0, variance 1).
+    """
+    try:
+        build, layers = ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(sorted(ARCHITECTURES))}") from None
+    written = []
+    for seed in seeds:
+        model = build(seed=seed, channels=channels, dense=dense).eval()
+        meta = {"task": "random-init", "architecture": arch, "seed": int(seed), "init": "glorot_uniform",
+                "channels": [b.filters for b in model.blocks], "dense": [b.units for b in model.dense_blocks],
+                "input": list(layers["input"])}
+        path = Path(out_dir) / f"{arch}-seed{seed}.onnx"
+        export_cnn_onnx(model, path, metadata=meta)
+        written.append(str(path))
+    return written
