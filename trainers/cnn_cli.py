@@ -81,10 +81,16 @@ def run_mnist_cnn(args) -> int:
     cfg = CNNConfig(seed=args.seed, dropout=not args.no_dropout, channels=channels, dense=dense,
                     epochs=args.epochs, prune_epochs=args.prune_epochs)
     per_epoch = steps_per_phase(len(data[0]), cfg) // cfg.epochs
-    bar = tqdm(total=per_epoch * (cfg.epochs + cfg.prune_epochs), disable=args.quiet, desc="steps", unit="step")
-    rec = train_cnn(data, config=cfg, out_dir=args.out,
-                    progress=lambda r: bar.set_postfix(phase=r["phase"], epoch=r["epoch"], loss=f"{r['loss']:.4f}"),
-                    on_step=lambda phase, t, model: bar.update(1))
+    bar = tqdm(total=per_epoch * (cfg.epochs + cfg.prune_epochs), disable=args.quiet, desc="train", unit="step",
+               mininterval=1)
+
+    def step(phase, t, model):
+        if bar.desc != phase:
+            bar.set_description(phase, refresh=False)
+        bar.update(1)
+
+    rec = train_cnn(data, config=cfg, out_dir=args.out, on_step=step,
+                    progress=lambda r: bar.set_postfix(epoch=r["epoch"], loss=f"{r['loss']:.4f}"))
     bar.close()
     pruned = (f", pruned {rec['test_accuracy_pruned']:.4f} (sparsity per kernel "
               f"{[round(s, 4) for s in rec['sparsity_per_layer']]})" if cfg.prune_epochs else "")

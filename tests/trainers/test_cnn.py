@@ -192,3 +192,18 @@ def test_cli_random_cnn_and_mnist_cnn_errors(tmp_path, capsys):
     assert cli.main(["mnist-cnn", "--prune-epochs", "-1", "--out", str(run)]) == 2
     assert "--prune-epochs >= 0" in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_cli_mnist_cnn_trains_prunes_and_reports(tmp_path, capsys, monkeypatch):
+    import trainers.cnn_train as cnn_train
+
+    monkeypatch.setattr(cnn_train, "cnn_mnist", lambda data_dir=None: _images(n=128))   # no real MNIST in tests
+    out = tmp_path / "run"
+    assert cli.main(["mnist-cnn", "--epochs", "1", "--prune-epochs", "1", "--channels", "4,4,4", "--dense", "8",
+                     "--seed", "3", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    run = json.loads((out / "run.json").read_text())
+    assert f"test accuracy: unpruned {run['test_accuracy_unpruned']:.4f}, pruned " in captured.out
+    assert "prune: 100%" in captured.err and "4/4" in captured.err              # 2 + 2 steps of batch 64
+    assert run["config"]["seed"] == 3 and run["config"]["dense"] == [8] and run["n_train"] == 128
+    assert sorted(p.name for p in out.iterdir()) == ["pruned.onnx", "run.json", "unpruned.onnx"]
