@@ -5,6 +5,7 @@ Stages written so far (each resumable where it trains; finished runs are skipped
     python benchmarks/cnn_clusterability.py train   [--seeds 0 1 2] [--out runs/cnn_clusterability]
     python benchmarks/cnn_clusterability.py random  [--arch small-cnn vgg13] [--nets 6]
     python benchmarks/cnn_clusterability.py time    [--steps 200] [--threads 1]
+    python benchmarks/cnn_clusterability.py random-ncut [--arch small-cnn vgg13] [--nets 6]
 
 ``train`` fits the small CNN on MNIST for each seed (10 epochs, then 10 pruning epochs to 90 %
 per kernel; dropout on) and writes ``seed{S}/unpruned.onnx``, ``seed{S}/pruned.onnx``,
@@ -13,8 +14,13 @@ issue's 0.98 bar). ``random`` writes untrained Glorot-uniform networks (``random
 for the random-init calibration of §8.3. ``time`` measures the wall time of ``--steps`` optimiser
 steps of the full-size small CNN on real MNIST batches (training phase and pruning phase) and
 extrapolates the cost of one full run and of ``--seeds`` runs; run it under ``nice -n 10``.
-The channel-graph analysis (n-cut against shuffles, ``--view filan``) needs the DAG reader and is
-a later stage of this script.
+``random-ncut`` checks the random-init networks against §8.3 (k = 12): Filan et al.'s channel graph
+(conv → conv blocks only; edge = numpy's matrix 1-norm of |K[o, i]|, the 3×3 slice; BN not folded,
+which at init is a uniform gain) of a chain of convs is a chain of dense blocks, so it is built here
+as a :class:`~modgraph.network.LayeredNetwork` of those blocks straight from the torch kernels and
+cut by :func:`modgraph.detect.spectral.spectral`: a stand-in until the DAG reader's ``filan`` view
+reads the ONNX files. The channel-graph analysis of the trained nets (n-cut against shuffles) needs
+that view and is a later stage of this script.
 """
 from __future__ import annotations
 
@@ -104,6 +110,43 @@ def time_steps(args) -> None:
           f"{len(args.seeds)} seeds: {run_h * len(args.seeds):.1f} h")
 
 
+#: published random-init channel-graph n-cut, k = 12 (§8.3, 100 nets): mean, std
+PUBLISHED_RANDOM = {"small-cnn": (10.923, 0.007), "vgg13": (8.520, 0.029)}
+
+
+def channel_chain(model):
+    """Filan et al.'s channel graph of a conv chain as a LayeredNetwork: block l = matrix 1-norms of conv l+1."""
+    import numpy as np
+
+    from modgraph.network import Layer, LayeredNetwork
+
+    layers = []
+    for conv in model.convs[1:]:
+        k = np.abs(conv.weight.detach().double().numpy())               # (O, I, kh, kw)
+        layers.append(Layer.from_dense(k.sum(axis=2).max(axis=2), activation="identity"))   # max column sum
+    return LayeredNetwork(layers)
+
+
+def random_ncut(args) -> None:
+    import numpy as np
+
+    from modgraph.detect.spectral import spectral
+    from modgraph.graph import build_unit_graph
+    from trainers.cnn import ARCHITECTURES
+
+    print(f"| network | nets | units | n-cut k = 12 (mean ± std) | published | difference | s per net |")
+    print("|---|---|---|---|---|---|---|")
+    for arch in args.arch:
+        build, _ = ARCHITECTURES[arch]
+        cuts, t0 = [], time.perf_counter()
+        for seed in range(args.nets):
+            g = build_unit_graph(channel_chain(build(seed=seed)))
+            cuts.append(spectral(g, k=12, seed=seed).stats["ncut"])
+        v, (pub, pub_sd) = np.array(cuts), PUBLISHED_RANDOM[arch]
+        print(f"| {arch} | {args.nets} | {g.n_units} | {v.mean():.3f} ± {v.std():.3f} | {pub:.3f} ± {pub_sd:.3f} | "
+              f"{v.mean() - pub:+.3f} | {(time.perf_counter() - t0) / args.nets:.1f} |", flush=True)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="stage", required=True)
@@ -114,12 +157,15 @@ def main(argv=None) -> None:
     r.add_argument("--nets", type=int, default=6)
     s = sub.add_parser("time")
     s.add_argument("--steps", type=int, default=200)
-    for q in (t, r, s):
+    n = sub.add_parser("random-ncut")
+    n.add_argument("--arch", nargs="+", default=["small-cnn", "vgg13"], choices=["small-cnn", "vgg13"])
+    n.add_argument("--nets", type=int, default=6)
+    for q in (t, r, s, n):
         q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
         q.add_argument("--out", default="runs/cnn_clusterability")
         q.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    {"train": train, "random": random, "time": time_steps}[args.stage](args)
+    {"train": train, "random": random, "time": time_steps, "random-ncut": random_ncut}[args.stage](args)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ kernel at the end). The training loop, schedule and mask update are the MLP's
 
 Files: ``unpruned.onnx``, ``pruned.onnx`` (:func:`trainers.cnn.export_cnn_onnx`, run record
 under ``modgraph.metadata``) and ``run.json``. modgraph HDF5 needs the DAG network value
-(issue 14, ``modgraph/dag.py``), which is not on main yet: until it lands the ONNX files are the
-exchange format (HDF5 export is an addition to :func:`train_cnn`'s ``out_dir`` step, nothing else).
+(issue 14, ``modgraph/dag.py``) and its ONNX reader, not on main yet: until they land the ONNX
+files are the exchange format; then the HDF5 file is the ONNX file read by modgraph and saved
+(an addition to the ``out_dir`` step, nothing else).
 
 Examples
 --------
