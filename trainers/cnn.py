@@ -33,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -94,7 +95,7 @@ class MaskedCNN(nn.Module):
     Parameters
     ----------
     convs, dense : sequences of :class:`ConvBlock` / :class:`DenseBlock`
-    input : (channels, height, width)
+    input_shape : (channels, height, width)
     n_classes : int
     seed : int
         Seed of the Glorot-uniform kernels (a private generator; the global RNG is untouched).
@@ -102,11 +103,11 @@ class MaskedCNN(nn.Module):
         False drops every dropout layer (the "no dropout" condition).
     """
 
-    def __init__(self, convs, dense, *, input=(1, 28, 28), n_classes: int = 10, seed: int = 0,
+    def __init__(self, convs, dense, *, input_shape=(1, 28, 28), n_classes: int = 10, seed: int = 0,
                  dropout: bool = True):
         super().__init__()
-        c, h, w = input
-        self.input_shape, self.blocks, self.dense_blocks = tuple(input), tuple(convs), tuple(dense)
+        c, h, w = input_shape
+        self.input_shape, self.blocks, self.dense_blocks = tuple(input_shape), tuple(convs), tuple(dense)
         self.dropout = bool(dropout)
         self.convs, self.conv_bns = nn.ModuleList(), nn.ModuleDict()
         for i, b in enumerate(self.blocks):
@@ -187,7 +188,7 @@ def _replace_widths(arch: dict, channels, dense) -> dict:
 def build_cnn(arch: dict, *, seed: int, channels=None, dense=None, dropout: bool = True) -> MaskedCNN:
     """A :class:`MaskedCNN` of ``arch`` (:data:`SMALL_CNN`, :data:`VGG13`), widths optionally replaced."""
     a = _replace_widths(arch, channels, dense)
-    return MaskedCNN(a["convs"], a["dense"], input=a["input"], n_classes=a["n_classes"], seed=seed,
+    return MaskedCNN(a["convs"], a["dense"], input_shape=a["input"], n_classes=a["n_classes"], seed=seed,
                      dropout=dropout)
 
 
@@ -206,24 +207,25 @@ ARCHITECTURES = {"small-cnn": (small_cnn, SMALL_CNN), "vgg13": (vgg13, VGG13)}
 
 
 def _plain(model: MaskedCNN) -> nn.Sequential:
-    """The model as standard torch layers with the masks multiplied in, softmax at the end (eval)."""
+    """The model as standard named torch layers (``conv1``, ``pool2``, ``bn2``, ``dense1``, ``output``...)
+    with the masks multiplied in and softmax at the end, in eval mode."""
     layers = []
-    for i, (conv, b) in enumerate(zip(model.convs, model.blocks)):
+    for i, (conv, b) in enumerate(zip(model.convs, model.blocks), start=1):
         c = nn.Conv2d(conv.in_channels, conv.out_channels, 3, padding=1)
-        c.weight.data, c.bias.data = (conv.weight * model.masks[i]).detach().clone(), conv.bias.detach().clone()
-        layers += [c, nn.ReLU()] + ([nn.MaxPool2d(2)] if b.pool else [])
-        layers += [model.conv_bns[str(i)]] if b.batch_norm else []
-    layers.append(nn.Flatten())
+        c.weight.data, c.bias.data = (conv.weight * model.masks[i - 1]).detach().clone(), conv.bias.detach().clone()
+        layers += [(f"conv{i}", c), (f"relu{i}", nn.ReLU())] + ([(f"pool{i}", nn.MaxPool2d(2))] if b.pool else [])
+        layers += [(f"bn{i}", model.conv_bns[str(i - 1)])] if b.batch_norm else []
+    layers.append(("flatten", nn.Flatten()))
     at = len(model.convs)
     for i, lin in enumerate(model.linears):
         d = nn.Linear(lin.in_features, lin.out_features)
         d.weight.data, d.bias.data = (lin.weight * model.masks[at + i]).detach().clone(), lin.bias.detach().clone()
-        layers.append(d)
-        if i < len(model.dense_blocks):
-            layers.append(nn.ReLU())
-            layers += [model.dense_bns[str(i)]] if model.dense_blocks[i].batch_norm else []
-    layers.append(nn.Softmax(dim=1))
-    return nn.Sequential(*layers).eval()
+        if i == len(model.dense_blocks):
+            layers += [("output", d), ("softmax", nn.Softmax(dim=1))]
+            break
+        layers += [(f"dense{i + 1}", d), (f"dense{i + 1}_relu", nn.ReLU())]
+        layers += [(f"dense{i + 1}_bn", model.dense_bns[str(i)])] if model.dense_blocks[i].batch_norm else []
+    return nn.Sequential(OrderedDict(layers)).eval()
 
 
 def export_cnn_onnx(model: MaskedCNN, path, *, metadata: dict | None = None) -> None:
@@ -231,8 +233,10 @@ def export_cnn_onnx(model: MaskedCNN, path, *, metadata: dict | None = None) -> 
 
     PyTorch's legacy exporter (``dynamo=False``) with its defaults: constant folding, and a
     BatchNorm directly after a Conv fused into it (here BN follows ReLU or a pool, so every
-    BN stays a ``BatchNormalization`` node). Input ``input`` (batch, C, H, W), output
-    ``output`` (batch, n_classes); ``metadata`` is stored as JSON under ``modgraph.metadata``.
+    BN stays a ``BatchNormalization`` node). Layers are named ``conv1``…, ``pool2``…, ``bn1``…,
+    ``dense1``…, ``output`` (nodes ``/conv1/Conv``, initialisers ``conv1.weight``). Input ``input``
+    (batch, C, H, W), output ``output`` (batch, n_classes); ``metadata`` is stored as JSON under
+    ``modgraph.metadata``.
     """
     import onnx
 
