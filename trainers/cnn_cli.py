@@ -32,7 +32,8 @@ def add_cli(sub) -> None:
     c.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     c.add_argument("--prune-epochs", type=int, default=10,
                    help="pruning epochs, 50 %% -> 90 %% per kernel (default 10; 0: no pruning, unpruned only)")
-    c.add_argument("--no-dropout", action="store_true", help="drop the dropout layers (0.25 per conv block, 0.5)")
+    c.add_argument("--dropout", action="store_true",
+                   help="train with dropout (0.25 per conv block, 0.5 after dense; default: none, the authors' control)")
     c.add_argument("--channels", help="the 3 conv widths, comma-separated (default 64,64,64)")
     c.add_argument("--dense", help="the dense width (default 128)")
     c.add_argument("--data-dir", help="folder of the MNIST IDX files (default ../shared/data/mnist)")
@@ -78,7 +79,7 @@ def run_mnist_cnn(args) -> int:
 
     data = cnn_mnist(data_dir=args.data_dir)
     torch.set_num_threads(args.threads)
-    cfg = CNNConfig(seed=args.seed, dropout=not args.no_dropout, channels=channels, dense=dense,
+    cfg = CNNConfig(seed=args.seed, dropout=args.dropout, channels=channels, dense=dense,
                     epochs=args.epochs, prune_epochs=args.prune_epochs)
     per_epoch = steps_per_phase(len(data[0]), cfg) // cfg.epochs
     bar = tqdm(total=per_epoch * (cfg.epochs + cfg.prune_epochs), disable=args.quiet, desc="train", unit="step",

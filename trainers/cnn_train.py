@@ -1,7 +1,7 @@
 """Train, prune and export Filan et al.'s small CNN on MNIST; random-init calibration CNNs.
 
 Protocol (``clusterability.md`` §5.2–5.3, arXiv 2103.03386): the small CNN of
-:mod:`trainers.cnn` (dropout on by default), cross-entropy, Adam (lr 1e-3, ε 1e-7, the Keras
+:mod:`trainers.cnn` (without dropout, the authors' control, unless ``dropout``), cross-entropy, Adam (lr 1e-3, ε 1e-7, the Keras
 defaults), batch 64, 10 epochs; then 10 fine-tuning epochs with a fresh Adam under the same
 per-layer polynomial-decay magnitude pruning as the MLP (every conv and dense kernel, 50 % →
 90 %, masks updated every 10 steps from step 0, exactly ``round(0.1·size)`` survivors per
@@ -48,7 +48,7 @@ class CNNConfig:
     """
 
     seed: int = 0
-    dropout: bool = True
+    dropout: bool = False                # True: 0.25 per conv block, 0.5 after dense 128
     channels: tuple | None = None
     dense: tuple | None = None
     epochs: int = 10

@@ -132,7 +132,7 @@ def test_training_prunes_every_kernel_to_the_schedule_and_masks_stay_zero(tmp_pa
 
 
 def test_exports_match_the_torch_models_under_onnx_runtime_and_runs_repeat(tmp_path):
-    cfg = CNNConfig(seed=2, epochs=1, prune_epochs=1, batch_size=64, **TINY)
+    cfg = CNNConfig(seed=2, epochs=1, prune_epochs=1, batch_size=64, dropout=True, **TINY)
     data = _images(n=200)
     a = train_cnn(data, config=cfg, out_dir=tmp_path)
     b = train_cnn(data, config=cfg)
@@ -208,4 +208,5 @@ def test_cli_mnist_cnn_trains_prunes_and_reports(tmp_path, capsys, monkeypatch):
     assert f"test accuracy: unpruned {run['test_accuracy_unpruned']:.4f}, pruned " in captured.out
     assert "prune: 100%" in captured.err and "4/4" in captured.err              # 2 + 2 steps of batch 64
     assert run["config"]["seed"] == 3 and run["config"]["dense"] == [8] and run["n_train"] == 128
+    assert run["config"]["dropout"] is False                    # the authors' control unless --dropout
     assert sorted(p.name for p in out.iterdir()) == ["pruned.onnx", "run.json", "unpruned.onnx"]
