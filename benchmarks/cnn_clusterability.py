@@ -2,7 +2,7 @@
 
 Stages written so far (each resumable where it trains; finished runs are skipped)::
 
-    python benchmarks/cnn_clusterability.py train   [--seeds 0 1 2] [--conditions plain dropout] [--out runs/cnn_clusterability]
+    python benchmarks/cnn_clusterability.py train   [--seeds 0 1 2] [--conditions plain dropout] [--out DIR]
     python benchmarks/cnn_clusterability.py random  [--arch small-cnn vgg13] [--nets 6]
     python benchmarks/cnn_clusterability.py time    [--steps 200] [--threads 1]
     python benchmarks/cnn_clusterability.py random-ncut [--arch small-cnn vgg13] [--nets 6]
@@ -11,10 +11,12 @@ Stages written so far (each resumable where it trains; finished runs are skipped
 to 90 % per kernel; condition ``plain`` = no dropout, the authors' "Control" whose numbers §8.4
 quotes, the default; ``dropout`` = 0.25 per conv block and 0.5 after dense 128) and writes
 ``{cond}-seed{S}/unpruned.onnx``, ``…/pruned.onnx``, ``…/run.json`` and a summary ``train.json``
-(test accuracy per run and phase, against the issue's 0.98 bar). ``random`` writes untrained Glorot-uniform networks (``random/{arch}-seed{S}.onnx``)
-for the random-init calibration of §8.3. ``time`` measures the wall time of ``--steps`` optimiser
-steps of the full-size small CNN on real MNIST batches (training phase and pruning phase) and
-extrapolates the cost of one full run and of ``--seeds`` runs; run it under ``nice -n 10``.
+(test accuracy per run and phase, against the issue's 0.98 bar), beside each ``.onnx`` its modgraph
+HDF5 ``.h5``. ``random`` writes untrained Glorot-uniform networks (``random/{arch}-seed{S}.onnx``
+and ``.h5``) for the random-init calibration of §8.3. ``--out`` defaults to
+``runs/cnn_clusterability``. ``time`` measures the wall time of ``--steps`` optimiser steps of the
+full-size small CNN on real MNIST batches (training phase and pruning phase) and extrapolates the
+cost of one full run and of ``--seeds`` runs; run it under ``nice -n 10``.
 ``random-ncut`` checks the random-init networks against §8.3 (k = 12): Filan et al.'s channel graph
 (conv → conv blocks only; edge = numpy's matrix 1-norm of |K[o, i]|, the 3×3 slice; BN not folded,
 which at init is a uniform gain) of a chain of convs is a chain of dense blocks, so it is built here
@@ -75,7 +77,7 @@ def random(args) -> None:
 
     for arch in args.arch:
         paths = random_init_cnns(arch, seeds=range(args.nets), out_dir=Path(args.out) / "random")
-        print(f"{arch}: {len(paths)} networks in {Path(paths[0]).parent}")
+        print(f"{arch}: {args.nets} networks (.onnx + .h5) in {Path(paths[0]).parent}")
 
 
 def _time_phase(model, x, y, cfg, *, prune: bool, gen) -> list[float]:

@@ -21,7 +21,8 @@ Map of the package::
   :mod:`trainers.tasks.mnist` and :mod:`trainers.clusterability` (MNIST tasks and the
   clusterability papers' MLP), :mod:`trainers.cnn` and :mod:`trainers.cnn_train` (their small
   CNN and 13-conv VGG: masked models, MNIST training + pruning, random-init networks, ONNX export;
-  the ``mnist-cnn`` and ``random-cnn`` subcommands in :mod:`trainers.cnn_cli`).
+  :mod:`trainers.cnn_dag` the same networks as a ``DagNetwork`` for modgraph HDF5; the
+  ``mnist-cnn`` and ``random-cnn`` subcommands in :mod:`trainers.cnn_cli`).
 
 Method: Patil, Michael, Dovrolis, *Neural Sculpting*, NeurIPS 2023, arXiv 2305.18402.
 """

@@ -1,8 +1,8 @@
 """``modgraph-train mnist-cnn`` and ``modgraph-train random-cnn``: the clusterability CNNs.
 
 ``mnist-cnn`` trains (and by default prunes) Filan et al.'s small CNN on MNIST and writes
-``unpruned.onnx``, ``pruned.onnx`` and ``run.json``; ``random-cnn`` writes untrained
-Glorot-uniform small CNNs or 13-conv VGGs, one ONNX file per seed, without data. Kept apart
+``unpruned.onnx``/``.h5``, ``pruned.onnx``/``.h5`` and ``run.json``; ``random-cnn`` writes untrained
+Glorot-uniform small CNNs or 13-conv VGGs, one ONNX and one modgraph HDF5 file per seed, without data. Kept apart
 from :mod:`trainers.cnn_train` so that building the command's parser does not import torch.
 Every option is checked before any work, so a bad option writes nothing.
 """
@@ -33,21 +33,21 @@ def add_cli(sub) -> None:
     c.add_argument("--prune-epochs", type=int, default=10,
                    help="pruning epochs, 50 %% -> 90 %% per kernel (default 10; 0: no pruning, unpruned only)")
     c.add_argument("--dropout", action="store_true",
-                   help="train with dropout (0.25 per conv block, 0.5 after dense; default: none, the authors' control)")
+                   help="train with dropout (0.25 per conv block, 0.5 after dense; default none: the authors' control)")
     c.add_argument("--channels", help="the 3 conv widths, comma-separated (default 64,64,64)")
     c.add_argument("--dense", help="the dense width (default 128)")
     c.add_argument("--data-dir", help="folder of the MNIST IDX files (default ../shared/data/mnist)")
     c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    c.add_argument("--out", required=True, help="output folder (unpruned.onnx, pruned.onnx, run.json)")
+    c.add_argument("--out", required=True, help="output folder (unpruned.onnx/.h5, pruned.onnx/.h5, run.json)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(run=run_mnist_cnn)
 
-    r = sub.add_parser("random-cnn", help="untrained Glorot-uniform small CNN or 13-conv VGG, one ONNX per seed")
+    r = sub.add_parser("random-cnn", help="untrained Glorot-uniform small CNN or 13-conv VGG, ONNX + HDF5 per seed")
     r.add_argument("--arch", required=True, choices=("small-cnn", "vgg13"), help="architecture")
     r.add_argument("--seeds", default="0", help="seeds, comma-separated, or FIRST..LAST (default 0)")
     r.add_argument("--channels", help="conv widths, comma-separated (3 for small-cnn, 13 for vgg13)")
     r.add_argument("--dense", help="dense widths, comma-separated (1 for small-cnn, 2 for vgg13)")
-    r.add_argument("--out", required=True, help="output folder ({arch}-seed{S}.onnx)")
+    r.add_argument("--out", required=True, help="output folder ({arch}-seed{S}.onnx and .h5)")
     r.set_defaults(run=run_random_cnn)
 
 

@@ -1,19 +1,17 @@
 """Train, prune and export Filan et al.'s small CNN on MNIST; random-init calibration CNNs.
 
-Protocol (``clusterability.md`` §5.2–5.3, arXiv 2103.03386): the small CNN of
-:mod:`trainers.cnn` (without dropout, the authors' control, unless ``dropout``), cross-entropy, Adam (lr 1e-3, ε 1e-7, the Keras
-defaults), batch 64, 10 epochs; then 10 fine-tuning epochs with a fresh Adam under the same
-per-layer polynomial-decay magnitude pruning as the MLP (every conv and dense kernel, 50 % →
-90 %, masks updated every 10 steps from step 0, exactly ``round(0.1·size)`` survivors per
-kernel at the end). The training loop, schedule and mask update are the MLP's
-(:func:`trainers.clusterability.run_phase`); only the model differs. Pixels / 255, images
-1×28×28.
+Protocol (``clusterability.md`` §5.2–5.3, arXiv 2103.03386): the small CNN of :mod:`trainers.cnn`
+(without dropout, the authors' control, unless ``dropout``), cross-entropy, Adam (lr 1e-3, ε 1e-7,
+the Keras defaults), batch 64, 10 epochs; then 10 fine-tuning epochs with a fresh Adam under the
+same per-layer polynomial-decay magnitude pruning as the MLP (every conv and dense kernel, 50 % →
+90 %, masks updated every 10 steps from step 0, exactly ``round(0.1·size)`` survivors per kernel at the
+end). The training loop, schedule and mask update are the MLP's
+(:func:`trainers.clusterability.run_phase`); only the model differs. Pixels / 255, images 1×28×28.
 
 Files: ``unpruned.onnx``, ``pruned.onnx`` (:func:`trainers.cnn.export_cnn_onnx`, run record
-under ``modgraph.metadata``) and ``run.json``. modgraph HDF5 needs the DAG network value
-(issue 14, ``modgraph/dag.py``) and its ONNX reader, not on main yet: until they land the ONNX
-files are the exchange format; then the HDF5 file is the ONNX file read by modgraph and saved
-(an addition to the ``out_dir`` step, nothing else).
+under ``modgraph.metadata``), the same networks as modgraph HDF5 ``unpruned.h5``, ``pruned.h5``
+(:func:`trainers.cnn_dag.export_cnn`: a :class:`~modgraph.dag.DagNetwork`, run record as its
+metadata) and ``run.json``.
 
 Examples
 --------
@@ -35,7 +33,8 @@ import torch
 
 from modgraph.io import atomic_path
 from trainers.clusterability import accuracy, run_phase
-from trainers.cnn import ARCHITECTURES, export_cnn_onnx, small_cnn
+from trainers.cnn import ARCHITECTURES, small_cnn
+from trainers.cnn_dag import export_cnn
 
 __all__ = ["CNNConfig", "steps_per_phase", "cnn_mnist", "train_cnn", "random_init_cnns"]
 
@@ -91,7 +90,7 @@ def train_cnn(data, *, config: CNNConfig = CNNConfig(), out_dir=None, progress=N
         ``(x_train, y_train, x_test, y_test)``, images (n, 1, 28, 28) (e.g. :func:`cnn_mnist`).
     config : CNNConfig
     out_dir : path, optional
-        Receives ``unpruned.onnx``, ``pruned.onnx`` and ``run.json``.
+        Receives ``unpruned.onnx``/``.h5``, ``pruned.onnx``/``.h5`` and ``run.json``.
     progress : callable, optional
         Called with each epoch's record (phase, epoch, loss).
     on_step : callable, optional
@@ -129,11 +128,9 @@ def train_cnn(data, *, config: CNNConfig = CNNConfig(), out_dir=None, progress=N
     record["seconds"] = time.perf_counter() - t0
     if out_dir is not None:
         out = Path(out_dir)
-        export_cnn_onnx(unpruned, out / "unpruned.onnx", metadata={**unpruned_record, "phase": "unpruned"})
-        record["files"] = [str(out / "unpruned.onnx")]
+        record["files"] = export_cnn(unpruned, out / "unpruned.onnx", metadata={**unpruned_record, "phase": "unpruned"})
         if config.prune_epochs > 0:
-            export_cnn_onnx(model, out / "pruned.onnx", metadata={**record, "phase": "pruned"})
-            record["files"].append(str(out / "pruned.onnx"))
+            record["files"] += export_cnn(model, out / "pruned.onnx", metadata={**record, "phase": "pruned"})
         with atomic_path(out / "run.json") as tmp:
             tmp.write_text(json.dumps(record, indent=2))
     record["models"] = {"unpruned": unpruned.eval(), **({"pruned": model.eval()} if config.prune_epochs else {})}
@@ -141,7 +138,7 @@ def train_cnn(data, *, config: CNNConfig = CNNConfig(), out_dir=None, progress=N
 
 
 def random_init_cnns(arch: str, *, seeds, out_dir, channels=None, dense=None) -> list[str]:
-    """Write one Glorot-uniform, untrained ``arch`` network per seed as ``{arch}-seed{S}.onnx``.
+    """Write one Glorot-uniform, untrained ``arch`` network per seed as ``{arch}-seed{S}.onnx`` and ``.h5``.
 
     ``arch`` is a key of :data:`trainers.cnn.ARCHITECTURES` (``small-cnn``, ``vgg13``); no data is
     needed. BatchNorm layers (VGG) are at their initial state (γ = 1, β = 0, mean 0, variance 1).
@@ -156,7 +153,5 @@ def random_init_cnns(arch: str, *, seeds, out_dir, channels=None, dense=None) ->
         meta = {"task": "random-init", "architecture": arch, "seed": int(seed), "init": "glorot_uniform",
                 "channels": [b.filters for b in model.blocks], "dense": [b.units for b in model.dense_blocks],
                 "input": list(layers["input"])}
-        path = Path(out_dir) / f"{arch}-seed{seed}.onnx"
-        export_cnn_onnx(model, path, metadata=meta)
-        written.append(str(path))
+        written += export_cnn(model, Path(out_dir) / f"{arch}-seed{seed}.onnx", metadata=meta)
     return written

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -14,6 +15,8 @@ import onnxruntime as ort
 import pytest
 import torch
 from onnx import numpy_helper
+
+from modgraph.io import load
 
 from trainers import cli
 from trainers.clusterability import sparsity_at
@@ -86,8 +89,11 @@ def test_random_init_is_glorot_uniform_zero_bias_and_seeded(build):
 
 
 def test_random_init_files_match_torch_under_onnx_runtime_and_repeat_per_seed(tmp_path):
-    paths = random_init_cnns("vgg13", seeds=[0, 1], out_dir=tmp_path / "a", **TINY_VGG)
+    written = random_init_cnns("vgg13", seeds=[0, 1], out_dir=tmp_path / "a", **TINY_VGG)
     again = random_init_cnns("vgg13", seeds=[0], out_dir=tmp_path / "b", **TINY_VGG)
+    assert [Path(p).name for p in written] == ["vgg13-seed0.onnx", "vgg13-seed0.h5", "vgg13-seed1.onnx",
+                                               "vgg13-seed1.h5"]
+    paths = written[::2]
     a0, a1, b0 = _initialisers(paths[0]), _initialisers(paths[1]), _initialisers(again[0])
     assert a0.keys() == b0.keys() and all(np.array_equal(a0[k], b0[k]) for k in a0)
     assert any(not np.array_equal(a0[k], a1[k]) for k in a0 if a0[k].ndim == 4)
@@ -95,6 +101,10 @@ def test_random_init_files_match_torch_under_onnx_runtime_and_repeat_per_seed(tm
     x = np.random.default_rng(0).normal(size=(5, 3, 32, 32)).astype(np.float32)
     want = torch.softmax(model(torch.from_numpy(x)), 1).detach().numpy()
     np.testing.assert_allclose(_run_onnx(paths[0], x), want, atol=1e-4)
+    dag = load(written[1])                                   # modgraph HDF5 2.0: a DagNetwork, BN as gains
+    np.testing.assert_allclose(dag.forward(x), want, atol=1e-5)
+    assert [g.name for g in dag.groups if g.op_type == "conv"] == [f"conv{i}" for i in range(1, 14)]
+    assert dag.metadata["architecture"] == "vgg13" and dag.metadata["seed"] == 0
     proto = onnx.load(paths[0])
     ops = [n.op_type for n in proto.graph.node]
     assert ops.count("Conv") == 13 and ops.count("BatchNormalization") == 14 and ops.count("MaxPool") == 5
@@ -127,6 +137,10 @@ def test_training_prunes_every_kernel_to_the_schedule_and_masks_stay_zero(tmp_pa
     pruned = _initialisers(tmp_path / "pruned.onnx")
     nonzero = sorted(int((a != 0).sum()) for a in pruned.values() if a.ndim in (2, 4))
     assert nonzero == sorted(round(0.1 * s) for s in sizes)
+    dag = load(tmp_path / "pruned.h5")
+    weights = [g.weight for g in dag.groups if g.weight is not None]
+    assert [int(np.count_nonzero(w)) for w in weights] == [round(0.1 * s) for s in sizes]
+    assert dag.metadata["phase"] == "pruned" and dag.metadata["test_accuracy_pruned"] == rec["test_accuracy_pruned"]
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["config"]["channels"] == [4, 4, 4] and run["test_accuracy_pruned"] == rec["test_accuracy_pruned"]
 
@@ -141,6 +155,7 @@ def test_exports_match_the_torch_models_under_onnx_runtime_and_runs_repeat(tmp_p
         model = a["models"][phase]
         want = torch.softmax(model(torch.from_numpy(x)), 1).detach().numpy()
         np.testing.assert_allclose(_run_onnx(tmp_path / f"{phase}.onnx", x), want, atol=1e-4)
+        np.testing.assert_allclose(load(tmp_path / f"{phase}.h5").forward(x), want, atol=1e-5)
         assert all(torch.equal(p, q) for p, q in zip(model.kernels, b["models"][phase].kernels))
         meta = json.loads({p.key: p.value for p in onnx.load(tmp_path / f"{phase}.onnx").metadata_props}
                           ["modgraph.metadata"])
@@ -156,7 +171,7 @@ def test_exports_match_the_torch_models_under_onnx_runtime_and_runs_repeat(tmp_p
 def test_no_pruning_phase_writes_the_unpruned_net_only(tmp_path):
     cfg = CNNConfig(seed=0, epochs=1, prune_epochs=0, dropout=False, **TINY)
     rec = train_cnn(_images(n=100), config=cfg, out_dir=tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "unpruned.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "unpruned.h5", "unpruned.onnx"]
     assert "test_accuracy_pruned" not in rec and list(rec["models"]) == ["unpruned"]
 
 
@@ -181,7 +196,7 @@ def test_cli_random_cnn_and_mnist_cnn_errors(tmp_path, capsys):
     out = tmp_path / "rand"
     assert cli.main(["random-cnn", "--arch", "small-cnn", "--channels", "3,3,3", "--dense", "5", "--seeds", "0..2",
                      "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == [f"small-cnn-seed{s}.onnx" for s in range(3)]
+    assert sorted(p.name for p in out.iterdir()) == [f"small-cnn-seed{s}.{e}" for s in range(3) for e in ("h5", "onnx")]
     assert cli.main(["random-cnn", "--arch", "vgg13", "--channels", "4,4", "--out", str(tmp_path / "x")]) == 2
     assert "--channels: expected 13 comma-separated positive integers, found '4,4'" in capsys.readouterr().err
     assert cli.main(["random-cnn", "--arch", "small-cnn", "--seeds", "a", "--out", str(tmp_path / "x")]) == 2
@@ -209,4 +224,5 @@ def test_cli_mnist_cnn_trains_prunes_and_reports(tmp_path, capsys, monkeypatch):
     assert "prune: 100%" in captured.err and "4/4" in captured.err              # 2 + 2 steps of batch 64
     assert run["config"]["seed"] == 3 and run["config"]["dense"] == [8] and run["n_train"] == 128
     assert run["config"]["dropout"] is False                    # the authors' control unless --dropout
-    assert sorted(p.name for p in out.iterdir()) == ["pruned.onnx", "run.json", "unpruned.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == ["pruned.h5", "pruned.onnx", "run.json", "unpruned.h5",
+                                                     "unpruned.onnx"]
