@@ -21,9 +21,12 @@ from modgraph.partition import Partition
 from modgraph.score import GroundTruth, score, truth_from_metadata
 
 __all__ = ["Analysis", "analyze_network", "analyze_file", "render_analysis", "write_files", "write_analysis",
-           "SCHEMA", "summary_row"]
+           "SCHEMA", "OUTPUT_FILES", "summary_row"]
 
 SCHEMA = "modgraph-analysis/1.0"
+
+#: The files :func:`render_analysis` makes, in the order it makes them.
+OUTPUT_FILES = ("analysis.json", "network.png", "modules.png", "network.svg", "modules.svg")
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,31 +65,47 @@ class Analysis:
         }
 
 
+def _quiet(stage: str) -> None:
+    pass
+
+
 def analyze_network(network: LayeredNetwork, *, method: str = "sculpting", seed: int = 1,
-                    truth: GroundTruth | None = None, name: str | None = None, **options) -> Analysis:
+                    truth: GroundTruth | None = None, name: str | None = None, progress=None,
+                    **options) -> Analysis:
     """Condense, detect with ``method``, build the module DAG and score against the ground
-    truth (``truth``, else the one in ``network.metadata``, else none)."""
+    truth (``truth``, else the one in ``network.metadata``, else none).
+
+    ``progress``, when given, is called with the name of each step as it starts
+    (:class:`modgraph.progress.StageLog` prints the slow ones)."""
+    progress = progress or _quiet
+    progress("condense")
     graph = condense(build_unit_graph(network))
     if truth is None:
         truth = truth_from_metadata(network.metadata, source=network.source or "<network>")
     elif (truth.n_inputs, truth.n_outputs) != (network.n_inputs, network.n_outputs):
         raise ValueError(f"--truth describes {truth.n_inputs} inputs and {truth.n_outputs} outputs, "
                          f"but the network has {network.n_inputs} inputs and {network.n_outputs} outputs")
+    progress(f"detect ({method})")
     partition = detect(graph, method=method, seed=seed, **options)
+    progress("module DAG")
     dag = module_dag(graph, partition)
+    progress("score")
     scores = score(graph, partition, truth, dag=dag) if truth is not None else None
     return Analysis(network, graph, partition, dag, truth, scores,
                     name or (Path(network.source).name if network.source else "network"))
 
 
 def analyze_file(path, *, method: str = "sculpting", seed: int = 1, truth: GroundTruth | None = None,
-                 **options) -> Analysis:
+                 progress=None, **options) -> Analysis:
     """:func:`analyze_network` on ``load(path)``."""
-    return analyze_network(load(path), method=method, seed=seed, truth=truth, name=Path(path).name, **options)
+    if progress:
+        progress("load")
+    return analyze_network(load(path), method=method, seed=seed, truth=truth, name=Path(path).name,
+                           progress=progress, **options)
 
 
 def render_analysis(analysis: Analysis) -> dict[str, bytes]:
-    """The content of ``analysis.json``, ``network.{png,svg}`` and ``modules.{png,svg}``."""
+    """The content of the :data:`OUTPUT_FILES`: ``analysis.json``, ``network.{png,svg}``, ``modules.{png,svg}``."""
     from modgraph.report.draw import draw_module_dag, draw_network
 
     title = f"{analysis.name}: {analysis.partition.method}, {analysis.partition.n_modules} modules"

@@ -1,6 +1,9 @@
 """The ``modgraph`` command: parse, call public functions, print.
 
-Everything it does can be done from Python; see README.md for the tour.
+Everything it does can be done from Python; see README.md for the tour. Every option, input
+and ``--out`` is checked (:mod:`modgraph.cli_args`) before anything is computed; ``analyze``
+writes its ``--out`` as a whole at the end (:mod:`modgraph.staging`); every failure is one line
+on stderr with an exit code (``modgraph --help``).
 """
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from modgraph.cli_args import (EXIT_CODES, UsageError, add_seed, check_inputs, check_out_folder, methods_help,
+                               parse_methods, parse_options, parser_kwargs, run_command)
 from modgraph.errors import ModgraphError
 
 __all__ = ["main"]
@@ -16,10 +21,14 @@ __all__ = ["main"]
 
 def _cmd_info(args) -> int:
     from modgraph.io import load
+    from modgraph.progress import StageLog
 
+    check_inputs(args.files)
     summaries = []
     for path in args.files:
-        net = load(path)
+        with StageLog(str(path)) as log:
+            log("load")
+            net = load(path)
         s = net.summary()
         s["file"] = str(path)
         summaries.append(s)
@@ -55,77 +64,94 @@ def _format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
-def _parse_options(pairs) -> dict:
-    opts = {}
-    for pair in pairs or ():
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--option expects key=value, got {pair!r}")
-        try:
-            opts[key] = json.loads(value)
-        except json.JSONDecodeError:
-            opts[key] = value
-    return opts
+def _check_replaceable(out: Path) -> None:
+    """An existing, non-empty ``--out`` is replaced only when it holds nothing but an earlier run's files."""
+    from modgraph.analyze import OUTPUT_FILES
+
+    if out.is_dir():
+        strange = sorted(p.name for p in out.iterdir() if not (p.name in OUTPUT_FILES and p.is_file()))
+        if strange:
+            raise UsageError(f"--out: the folder {str(out)!r} holds files modgraph analyze did not write "
+                             f"({', '.join(strange[:5])}); it would be replaced as a whole, so give a new "
+                             "or empty folder")
+
+
+def _truth_file(text) -> Path:
+    """``--truth``: a file, or the spec file of a shipped task named by id, name or alias; read
+    once here so that a bad one is refused before anything is computed."""
+    from modgraph.score import read_truth
+    from modgraph.tasks.shipped import task_file
+
+    try:
+        path = Path(text) if Path(text).exists() or Path(text).suffix.lower() == ".json" else task_file(text)
+        read_truth(path)
+    except (ModgraphError, ValueError) as err:
+        raise UsageError(f"--truth {text}: {err}") from None
+    return path
+
+
+def _check_analyze(args):
+    """Everything ``analyze`` needs, checked before anything is computed. With several runs
+    (the study engine) a missing or unreadable file is an error row, and ``--out`` a study folder."""
+    methods = parse_methods(args.method)
+    options = parse_options(args.option, methods)
+    several = len(args.files) * len(methods) > 1
+    if several and args.workers < 1:
+        raise UsageError(f"--workers: expected a positive number, found {args.workers}")
+    if not several:
+        check_inputs(args.files)
+    truth = _truth_file(args.truth) if args.truth else None
+    if args.out:
+        out = check_out_folder(args.out, parents=several)
+        if not several:
+            _check_replaceable(out)
+    return methods, options, truth
 
 
 def _cmd_analyze(args) -> int:
-    import csv
-    import io
-
-    from tqdm import tqdm
-
-    from modgraph.analyze import analyze_file, render_analysis, summary_row, write_files
-    from modgraph.detect import DETECTORS
-    from modgraph.report.text import format_analysis, format_table
+    from modgraph.analyze import analyze_file, render_analysis, write_files
+    from modgraph.progress import StageLog
+    from modgraph.report.text import format_analysis
     from modgraph.score import read_truth
+    from modgraph.staging import staged_folder
 
-    methods = args.method or ["sculpting"]
-    unknown = [m for m in methods if m not in DETECTORS]
-    if unknown:
-        raise ValueError(f"unknown method {unknown[0]!r}; choose one of {', '.join(sorted(DETECTORS))}")
-    options = _parse_options(args.option)
-    truth = read_truth(args.truth) if args.truth else None
+    methods, options, truth_file = _check_analyze(args)
     if len(args.files) * len(methods) > 1:            # several runs: the study engine (modgraph/cli_study.py)
         from modgraph.cli_study import cmd_analyze_many
-        return cmd_analyze_many(args, methods, options)
-    jobs = [(f, m) for f in args.files for m in methods]
-    several = len(jobs) > 1
-    results, rows, files = [], [], {}
-    for path, method in tqdm(jobs, desc="analyze", unit="run", disable=len(jobs) < 2 or args.json):
-        opts = {k.split(".", 1)[-1]: v for k, v in options.items() if "." not in k or k.startswith(method + ".")}
-        a = analyze_file(path, method=method, seed=args.seed, truth=truth, **opts)
-        results.append(a.to_dict())
-        rows.append(summary_row(a))
-        if args.out:
-            sub = f"{Path(path).stem}-{method}/" if several else ""
-            files.update({sub + name: data for name, data in render_analysis(a).items()})
-        if not args.json:
-            print(format_analysis(results[-1]) + "\n")
-    if args.json:
-        print(json.dumps(results if several else results[0], indent=1))
-    elif several:
-        print(format_table(rows))
-    if args.out:                              # everything computed and rendered: now write
-        if several:
-            buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-            writer.writeheader()
-            writer.writerows(rows)
-            files["summary.csv"] = buf.getvalue().encode()
-        write_files(args.out, files)
-        if not args.json:
-            print(f"wrote {len(files)} files under {args.out}/: " + ("one folder per file and method "
-                  "(analysis.json, network.png/.svg, modules.png/.svg) and summary.csv" if several
-                  else "analysis.json, network.png/.svg, modules.png/.svg"))
+        flat = {f"{m}.{k}": v for m, opts in options.items() for k, v in opts.items()}
+        return cmd_analyze_many(args, methods, flat, truth=truth_file)
+    (path,), (method,) = args.files, methods
+    truth = read_truth(truth_file) if truth_file else None
+    with StageLog(f"{Path(path).name} {method}", enabled=not args.quiet) as log:
+        a = analyze_file(path, method=method, seed=args.seed, truth=truth, progress=log, **options[method])
+        if args.out:                              # everything computed and rendered: now write
+            log("render pictures")
+            files = render_analysis(a)
+            log("write")
+            with staged_folder(args.out) as tmp:  # complete or absent: renamed into place at the end
+                write_files(tmp, files)
+    print(json.dumps(a.to_dict(), indent=1) if args.json else format_analysis(a.to_dict()) + "\n")
+    if args.out and not args.json:
+        print(f"wrote {len(files)} files under {args.out}/: analysis.json, network.png/.svg, modules.png/.svg")
     return 0
 
 
 def _cmd_significance(args) -> int:
     from modgraph.io import load
-    from modgraph.nulls import significance
+    from modgraph.nulls import NULLS, STATISTICS, significance
 
+    if args.method not in STATISTICS:
+        raise UsageError(f"--method: expected a detector with a statistic ({', '.join(STATISTICS)}), "
+                         f"found {args.method!r}")
+    if args.null not in NULLS:
+        raise UsageError(f"--null: expected one of {', '.join(NULLS)}, found {args.null!r}")
     if args.k is not None and args.method != "spectral":
-        raise ModgraphError(f"--k applies to --method spectral only, not {args.method!r}")
+        raise UsageError(f"--k applies to --method spectral only, not {args.method!r}")
+    for name in ("shuffles", "jobs"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name}: expected a positive number, found {getattr(args, name)}")
+    check_inputs([args.file])
+    check_out_folder(args.out, parents=True)
     options = {"k": 12 if args.k is None else args.k} if args.method == "spectral" else {}
     res = significance(load(args.file), method=args.method, null=args.null, n_shuffles=args.shuffles,
                        seed=args.seed, options=options, n_jobs=args.jobs, progress=True)
@@ -137,49 +163,60 @@ def _cmd_significance(args) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="modgraph", description="Find the modules inside trained neural networks.")
-    sub = p.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="summarise network files (any supported format)")
-    info.add_argument("files", nargs="+", help="network files (.h5, .onnx, Keras .h5, .pt)")
-    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    info.set_defaults(run=_cmd_info)
-    an = sub.add_parser("analyze", help="load, condense, detect modules, build the module DAG, score, report")
+def _add_analyze(sub) -> None:
+    an = sub.add_parser("analyze", help="load, condense, detect modules, build the module DAG, score, report",
+                        **parser_kwargs(methods_help() + "\n\n" + EXIT_CODES))
     an.add_argument("files", nargs="+", help="network files (any supported format)")
-    an.add_argument("--method", nargs="+", help="detection method(s) (default: sculpting)")
-    an.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    an.add_argument("--out", help="folder for analysis.json and the pictures (summary.csv for several runs)")
-    an.add_argument("--truth", help="ground truth: a task spec (data/tasks/*.json) or ground-truth JSON")
-    an.add_argument("--option", action="append", metavar="KEY=VALUE", help="method option, repeatable; METHOD.KEY=VALUE applies to one method only")
+    an.add_argument("--method", action="append", metavar="M[,M...]",
+                    help="detection method(s): repeat the flag or give a comma list (default: sculpting)")
+    add_seed(an)
+    an.add_argument("--out", help="one run: folder for analysis.json and the pictures, written as a whole at "
+                    "the end (complete or absent); several runs: a study folder (runs/, summary.csv, report.html)")
+    an.add_argument("--truth", metavar="TASK|FILE", help='ground truth: a shipped task id or name ("[4,2,4]", '
+                    '"both"), a task spec (data/tasks/*.json) or a ground-truth JSON')
+    an.add_argument("--option", action="append", metavar="KEY=VALUE",
+                    help="method option, repeatable; METHOD.KEY=VALUE applies to one method only (keys below)")
     an.add_argument("--json", action="store_true", help="print the analysis JSON instead of the summary")
     an.add_argument("--workers", type=int, default=1, help="worker processes for several runs (default 1)")
+    an.add_argument("--quiet", action="store_true", help="no progress bar or stage lines")
     an.set_defaults(run=_cmd_analyze)
-    sig = sub.add_parser("significance", help="test a detector's statistic against shuffle nulls (p, z)")
+
+
+def _add_significance(sub) -> None:
+    sig = sub.add_parser("significance", help="test a detector's statistic against shuffle nulls (p, z)",
+                         **parser_kwargs())
     sig.add_argument("file", help="network file (any supported format)")
-    sig.add_argument("--method", default="spectral", help="detector with a statistic (default spectral)")
+    sig.add_argument("--method", default="spectral", help="detector with a statistic: spectral, sbm, nested-sbm, "
+                     "modularity (default spectral)")
     sig.add_argument("--k", type=int, help="number of clusters for spectral (default 12)")
     sig.add_argument("--shuffles", type=int, default=50, help="number of shuffles N (default 50)")
     sig.add_argument("--null", default="layer", help="layer or layer_nonzero (default layer)")
-    sig.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_seed(sig)
     sig.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     sig.add_argument("--out", default="out/significance", help="folder for the JSON and the histogram "
-                     "(default out/significance)")
+                     "(default out/significance; made if missing)")
     sig.set_defaults(run=_cmd_significance)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="modgraph", description="Find the modules inside trained neural networks.",
+                                **parser_kwargs())
+    sub = p.add_subparsers(dest="command", required=True)
+    info = sub.add_parser("info", help="summarise network files (any supported format)", **parser_kwargs())
+    info.add_argument("files", nargs="+", help="network files (.h5, .onnx, Keras .h5, .pt)")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(run=_cmd_info)
+    _add_analyze(sub)
+    _add_significance(sub)
     from modgraph.cli_study import add_subcommands
     add_subcommands(sub)                                  # study, export
     return p
 
 
 def main(argv=None) -> int:
+    """Parse ``argv`` and run the subcommand; returns the exit code (``modgraph --help`` lists them)."""
     args = _parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except KeyboardInterrupt:
-        print(f"modgraph {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except (ModgraphError, ValueError) as err:
-        print(f"modgraph {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    return run_command("modgraph", args)
 
 
 if __name__ == "__main__":

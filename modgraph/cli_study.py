@@ -1,24 +1,27 @@
 """The ``modgraph study`` and ``modgraph export`` subcommands (kept out of ``cli.py``).
 
 ``add_subcommands(sub)`` registers both on the ``modgraph`` parser; each handler returns the
-exit code (0 done, 1 a study that stored error rows or was interrupted, 2 a usage or input error
-from ``cli.main``; 130 after Ctrl-C). Everything is checked (spec, inputs, ``--out``) before any
+exit code (``modgraph.cli_args.EXIT_CODES``: 0 done, 1 a study that stored error rows, 2 a usage
+or input error from ``cli.main``, 130 after Ctrl-C). Everything is checked (spec, inputs, ``--out``) before any
 compute.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from modgraph.cli_args import add_seed, check_inputs, check_out_file, parse_methods, parser_kwargs
+
 __all__ = ["add_subcommands", "cmd_study", "cmd_export", "cmd_analyze_many"]
 
 
-def cmd_analyze_many(args, methods: list, options: dict) -> int:
+def cmd_analyze_many(args, methods: list, options: dict, *, truth=None) -> int:
     """``modgraph analyze`` with several files or methods: an in-memory study
     (:func:`modgraph.study.files.analyze_files`) under ``--out``, else under a temporary folder.
 
     Every (file, method) run is kept (folders named by the path relative to the files' common
     folder), a bad file is an error row (exit 1, the others still reported), ``summary.csv`` and
     ``runs.csv`` are rebuilt from the stored runs, and a rerun with the same ``--out`` skips them.
+    ``methods``, ``options`` (``METHOD.KEY``) and ``truth`` (a file) come checked from ``cli``.
     """
     import json
     import sys
@@ -32,8 +35,9 @@ def cmd_analyze_many(args, methods: list, options: dict) -> int:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     place = nullcontext(args.out) if args.out else tempfile.TemporaryDirectory(prefix="modgraph-analyze-")
     with place as out:
-        outcome = analyze_files(args.files, methods, out, seed=args.seed, options=options, truth=args.truth,
-                                workers=getattr(args, "workers", 1), progress=not args.json,
+        outcome = analyze_files(args.files, methods, out, seed=args.seed, options=options, truth=truth,
+                                workers=getattr(args, "workers", 1),
+                                progress=not (args.json or getattr(args, "quiet", False)),
                                 pictures=bool(args.out))
         found = [(rec, stored_analysis(out, rec)) for rec in outcome.records]
     failed = [rec for rec, d in found if d is None]
@@ -80,11 +84,15 @@ def cmd_export(args) -> int:
 
     if args.to not in FORMATS:
         raise ValueError(f"unknown --to {args.to!r}; choose one of {', '.join(FORMATS)}")
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ValueError(f"--out {out}: folder {out.parent} does not exist")
-    a = analyze_file(args.file, method=args.method, seed=args.seed)
-    path = export_analysis(a, to=args.to, out=out)
+    parse_methods([args.method])
+    check_inputs([args.file])
+    out = check_out_file(args.out)
+    from modgraph.progress import StageLog
+
+    with StageLog(Path(args.file).name) as log:
+        a = analyze_file(args.file, method=args.method, seed=args.seed, progress=log)
+        log(f"write {args.to}")
+        path = export_analysis(a, to=args.to, out=out)
     print(f"wrote {path}: {sum(a.network.widths)} units, {a.partition.n_modules} modules "
           f"({args.method}, seed {args.seed}) as {args.to}")
     return 0
@@ -92,7 +100,8 @@ def cmd_export(args) -> int:
 
 def add_subcommands(sub) -> None:
     """Register ``study`` and ``export`` on the ``modgraph`` subparsers object ``sub``."""
-    st = sub.add_parser("study", help="run a study spec (TOML): files x methods x seeds, resumable, with a report")
+    st = sub.add_parser("study", help="run a study spec (TOML): files x methods x seeds, resumable, with a report",
+                        **parser_kwargs())
     st.add_argument("spec", help="study spec, TOML (docs/study.md)")
     st.add_argument("--out", required=True, help="study folder: runs/, runs.csv, runs.jsonl, report.html; "
                     "a rerun skips the runs already stored there")
@@ -102,10 +111,11 @@ def add_subcommands(sub) -> None:
     st.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
     st.add_argument("--quiet", action="store_true", help="no progress bar")
     st.set_defaults(run=cmd_study)
-    ex = sub.add_parser("export", help="write the unit graph and module labels as GraphML, GEXF or CSV")
+    ex = sub.add_parser("export", help="write the unit graph and module labels as GraphML, GEXF or CSV",
+                        **parser_kwargs())
     ex.add_argument("file", help="network file (any supported format)")
     ex.add_argument("--to", required=True, help="graphml, gexf or csv")
     ex.add_argument("--out", required=True, help="output file")
     ex.add_argument("--method", default="sculpting", help="detection method (default sculpting)")
-    ex.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_seed(ex)
     ex.set_defaults(run=cmd_export)

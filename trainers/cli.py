@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from modgraph.errors import ModgraphError
+from modgraph.cli_args import add_seed, parser_kwargs, run_command
 from trainers import clusterability_cli, cnn_cli, mnist_sculpt_cli
 from trainers.cli_args import UsageError, check_out_folder, parse_steps, parse_widths
 
@@ -72,6 +72,7 @@ def _cmd_boolean(args) -> int:
 def _cmd_demo(args) -> int:
     from trainers.demo import run_demo
 
+    check_out_folder(args.out)
     return run_demo(args.out)
 
 
@@ -96,10 +97,10 @@ def _cmd_tasks(args) -> int:
 
 
 def _add_boolean(sub) -> None:
-    b = sub.add_parser("boolean", help="train, sculpt and export a network for a Boolean task")
+    b = sub.add_parser("boolean", help="train, sculpt and export a network for a Boolean task", **parser_kwargs())
     b.add_argument("--task", required=True, help='a shipped task id or name ("[4,2,4]", "reused") or a spec file')
     b.add_argument("--hidden", default="24,24", help="hidden widths, comma-separated (default 24,24)")
-    b.add_argument("--seed", type=int, default=0, help="seed of initialisation, noise and shuffles (default 0)")
+    add_seed(b, "seed of initialisation, noise and shuffles")
     b.add_argument("--out", required=True, help="output folder (network.h5, network.onnx, config.json)")
     b.add_argument("--grid", action="store_true", help="search the full (Pu, Pe) grid of the spec, keep the sparsest")
     b.add_argument("--pu", help="unit-phase step(s) Pu in %% (comma-separated; default 10)")
@@ -117,13 +118,13 @@ def _add_boolean(sub) -> None:
 
 
 def _add_tasks(sub) -> None:
-    t = sub.add_parser("tasks", help="list the shipped tasks")
+    t = sub.add_parser("tasks", help="list the shipped tasks", **parser_kwargs())
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(run=_cmd_tasks)
 
 
 def _add_demo(sub) -> None:
-    d = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)")
+    d = sub.add_parser("demo", help="the main job on the embedded default (what `make demo` runs)", **parser_kwargs())
     d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     d.set_defaults(run=_cmd_demo)
 
@@ -144,7 +145,8 @@ SUBCOMMANDS = (_add_boolean, _add_tasks, clusterability_cli.add_cli, cnn_cli.add
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="modgraph-train", description="Train and sculpt networks (Neural Sculpting).")
+    p = argparse.ArgumentParser(prog="modgraph-train", description="Train and sculpt networks (Neural Sculpting).",
+                                **parser_kwargs())
     sub = p.add_subparsers(dest="command", required=True)
     for add in SUBCOMMANDS:
         add(sub)
@@ -152,12 +154,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Parse ``argv`` and run the subcommand; returns the exit code (``modgraph-train --help`` lists them)."""
     args = _parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except ModgraphError as err:
-        print(f"modgraph-train {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    return run_command("modgraph-train", args)
 
 
 if __name__ == "__main__":

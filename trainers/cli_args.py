@@ -14,15 +14,13 @@ trainers.cli_args.UsageError: --pe: every step must be a percentage in (0, 100),
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from modgraph.errors import ModgraphError
+from modgraph import cli_args as _shared
 
 __all__ = ["UsageError", "parse_widths", "parse_steps", "check_out_folder"]
 
 
-class UsageError(ModgraphError, ValueError):
-    """A command-line value that cannot be used."""
+class UsageError(_shared.UsageError):
+    """A command-line value that cannot be used (the ``modgraph`` commands' kind, named here)."""
 
 
 def parse_widths(text: str) -> list[int]:
@@ -48,6 +46,9 @@ def parse_steps(text: str, flag: str) -> tuple[float, ...]:
 
 
 def check_out_folder(out: str) -> None:
-    """``--out`` may be missing (it is made) or a folder, not a file."""
-    if Path(out).exists() and not Path(out).is_dir():
-        raise UsageError(f"--out: expected a folder, found the file {out!r}")
+    """``--out`` may be missing (it is made, with missing parents) or a folder, not a file, and
+    must be writable: checked before any training, so a bad ``--out`` costs nothing."""
+    try:
+        _shared.check_out_folder(out, parents=True)
+    except _shared.UsageError as err:
+        raise UsageError(str(err)) from None

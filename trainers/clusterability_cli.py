@@ -10,8 +10,11 @@ __all__ = ["add_cli", "run_cli"]
 
 def add_cli(sub) -> None:
     """Add the ``mnist-clusterability`` subcommand to ``modgraph-train``'s subparsers."""
-    c = sub.add_parser("mnist-clusterability", help="train + prune the clusterability MNIST MLP, export both phases")
-    c.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffles (default 0)")
+    from modgraph.cli_args import add_seed, parser_kwargs
+
+    c = sub.add_parser("mnist-clusterability", help="train + prune the clusterability MNIST MLP, export both phases",
+                       **parser_kwargs())
+    add_seed(c, "seed of initialisation and shuffles")
     c.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer (0.5 in P2; default 0)")
     c.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
     c.add_argument("--prune-epochs", type=int, default=20, help="pruning epochs, 50 %% -> 90 %% (default 20)")
@@ -28,12 +31,14 @@ def run_cli(args) -> int:
     from tqdm import tqdm
 
     from modgraph.errors import ModgraphError
+    from trainers.cli_args import check_out_folder
     from trainers.clusterability import ClusterabilityConfig, train_clusterability
     from trainers.tasks.mnist import clusterability_mnist
 
     if not 0.0 <= args.dropout < 1.0 or args.epochs < 1 or args.prune_epochs < 1 or args.threads < 1:
         raise ModgraphError("--dropout must be in [0, 1) and --epochs, --prune-epochs, --threads positive; found "
                             f"{args.dropout}, {args.epochs}, {args.prune_epochs}, {args.threads}")
+    check_out_folder(args.out)
     data = clusterability_mnist(data_dir=args.data_dir)
     torch.set_num_threads(args.threads)
     cfg = ClusterabilityConfig(seed=args.seed, dropout=args.dropout, epochs=args.epochs,

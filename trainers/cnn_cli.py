@@ -28,7 +28,9 @@ def _widths(text, flag: str, n: int):
 def add_cli(sub) -> None:
     """Add the ``mnist-cnn`` and ``random-cnn`` subcommands to ``modgraph-train``'s subparsers."""
     c = sub.add_parser("mnist-cnn", help="train + prune Filan et al.'s small CNN on MNIST, export both phases")
-    c.add_argument("--seed", type=int, default=0, help="seed of initialisation, dropout and batch order (default 0)")
+    from modgraph.cli_args import add_seed
+
+    add_seed(c, "seed of initialisation, dropout and batch order")
     c.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     c.add_argument("--prune-epochs", type=int, default=10,
                    help="pruning epochs, 50 %% -> 90 %% per kernel (default 10; 0: no pruning, unpruned only)")

@@ -17,7 +17,6 @@ def run_demo(out, *, task_name: str = "both", hidden=(24, 24), seed: int = 0, me
     """Run the demo, writing under ``out``; returns 0 when both analyses succeed."""
     from modgraph.analyze import analyze_file, write_analysis
     from modgraph.report.text import format_analysis, format_truth_vs_found
-    from modgraph.score import truth_from_dict
     from trainers.config import task_train_config
     from trainers.export import export_run
     from trainers.sculpt import SculptConfig, sculpt_grid
@@ -38,11 +37,10 @@ def run_demo(out, *, task_name: str = "both", hidden=(24, 24), seed: int = 0, me
     print(f"   accuracy {100 * result.accuracy:.1f} %, {result.edges} edges left "
           f"(sparsity {result.sparsity:.2f} %), chosen Pu={result.pu} Pe={result.pe}")
     print(f"   exported {paths['hdf5']} and {paths['onnx']}")
-    truth = truth_from_dict(task.ground_truth(), task_name=task.name)
     ok = True
     for kind in ("hdf5", "onnx"):
-        # the HDF5 carries its ground truth in its metadata; the ONNX file carries none
-        a = analyze_file(paths[kind], method=method, seed=seed, truth=None if kind == "hdf5" else truth)
+        # both files carry the ground truth in their metadata (HDF5 attributes, ONNX metadata_props)
+        a = analyze_file(paths[kind], method=method, seed=seed)
         folder = out / f"analysis-{kind}"
         write_analysis(a, folder)
         d = a.to_dict()

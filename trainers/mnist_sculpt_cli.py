@@ -14,8 +14,10 @@ __all__ = ["add_cli", "run_cli", "export_mnist"]
 
 def add_cli(sub) -> None:
     """Add the ``mnist-sculpt`` subcommand to ``modgraph-train``'s subparsers."""
-    c = sub.add_parser("mnist-sculpt", help="sculpt an MLP on MNIST two-digit task 1 and export it")
-    c.add_argument("--seed", type=int, default=0, help="seed of data pairing, initialisation and shuffles")
+    from modgraph.cli_args import add_seed, parser_kwargs
+
+    c = sub.add_parser("mnist-sculpt", help="sculpt an MLP on MNIST two-digit task 1 and export it", **parser_kwargs())
+    add_seed(c, "seed of data pairing, initialisation and shuffles")
     c.add_argument("--hidden", default="392,392", help="hidden widths (default 392,392)")
     c.add_argument("--pu", default="10", help="unit-phase step(s) Pu in %% (comma-separated; default 10)")
     c.add_argument("--pe", default="0.5", help="edge-phase step(s) Pe in %% (comma-separated; default 0.5)")

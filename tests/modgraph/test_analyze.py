@@ -62,7 +62,7 @@ def test_cli_writes_json_and_pictures_that_agree(tmp_path, capsys):
 def test_several_files_and_methods_give_a_summary_table(tmp_path, capsys):
     files = [str(_save(tmp_path, "[6,3,3,3]", "both")), str(_save(tmp_path, "[4,1,2,16]", "reused"))]
     out = tmp_path / "study"
-    assert main(["analyze", *files, "--method", "sculpting", "modularity", "--out", str(out)]) == 0
+    assert main(["analyze", *files, "--method", "sculpting,modularity", "--out", str(out)]) == 0
     rows = (out / "summary.csv").read_text().splitlines()
     assert len(rows) == 5 and rows[0].startswith("file,source_format,method,seed")
     folders = sorted(p.name.rsplit("-", 1)[0] for p in (out / "runs").iterdir())
@@ -83,7 +83,7 @@ def test_duplicate_stems_across_folders_keep_every_run(tmp_path, capsys):
     (tmp_path / "runs/9/network.h5").write_text("not a network")
     files = sorted(str(p) for p in tmp_path.glob("runs/*/network.h5"))
     out = tmp_path / "study"
-    assert main(["analyze", *files, "--method", "sculpting", "modularity", "--seed", "0", "--out", str(out)]) == 1
+    assert main(["analyze", *files, "--method", "sculpting,modularity", "--seed", "0", "--out", str(out)]) == 1
     captured = capsys.readouterr()
     assert "8 of 8 runs stored (0 already stored, 8 computed now, 2 errors)" in captured.out
     bad = [l for l in captured.err.splitlines() if l.startswith(f"modgraph analyze: {files[3]} (")]
@@ -100,7 +100,7 @@ def test_duplicate_stems_across_folders_keep_every_run(tmp_path, capsys):
     assert sorted(r["relpath"] for r in study_rows) == sorted(r["file"] for r in rows)
     # a rerun computes nothing and ends with the same table
     before = (out / "summary.csv").read_bytes()
-    assert main(["analyze", *files, "--method", "sculpting", "modularity", "--seed", "0", "--out", str(out)]) == 1
+    assert main(["analyze", *files, "--method", "sculpting,modularity", "--seed", "0", "--out", str(out)]) == 1
     assert "(8 already stored, 0 computed now, 2 errors)" in capsys.readouterr().out
     assert (out / "summary.csv").read_bytes() == before
     # the same without --out, as JSON: one entry per run, in plan order

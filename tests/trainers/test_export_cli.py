@@ -57,6 +57,15 @@ def test_hdf5_loads_to_the_same_weights_masks_and_metadata(exported):
     np.testing.assert_allclose(onnx_net.forward(x), net.forward(x), rtol=0, atol=1e-6)
 
 
+def test_the_onnx_export_carries_the_ground_truth(exported):
+    """docs/trainers.md, README: both exports carry it, so no --truth is needed for either."""
+    from modgraph.analyze import analyze_file
+    task, _, paths = exported
+    for kind in ("hdf5", "onnx"):
+        a = analyze_file(paths[kind], method="sculpting", seed=0)
+        assert a.truth is not None and a.truth.input_groups == task.ground_truth()["input_groups"], kind
+
+
 def test_a_surviving_weight_that_is_exactly_zero_stays_an_edge():
     net = MaskedMLP([3, 4, 2], seed=0)
     net.set_mask(edge_masks(net, torch.tensor([50.0])))

@@ -1,52 +1,17 @@
 """The shipped Boolean tasks (``data/tasks/*.json``) and lookup by id, name or file.
 
-The spec language and the ground truth derived from a spec live on the graph side,
-:mod:`modgraph.tasks`; a task returned here is a :class:`modgraph.tasks.BooleanTask`.
+The lookup lives on the graph side, :mod:`modgraph.tasks.shipped` (so ``modgraph analyze
+--truth "[4,2,4]"`` resolves ids without the trainers); these are its names, re-exported. The
+spec language and the ground truth derived from a spec are in :mod:`modgraph.tasks`; a task
+returned here is a :class:`modgraph.tasks.BooleanTask`.
 
 Examples
 --------
 >>> load_task("[4, 2, 4]").name, load_task("input-separable").id
 ('input-separable', '[4,2,4]')
->>> len(list_tasks()) >= 38
-True
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from modgraph.errors import ModgraphError
-from modgraph.tasks import BooleanTask, read_task
+from modgraph.tasks.shipped import TASK_DIR, UnknownTaskError, list_tasks, load_task
 
 __all__ = ["load_task", "list_tasks", "UnknownTaskError", "TASK_DIR"]
-
-#: Folder of the shipped task specs.
-TASK_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
-
-
-class UnknownTaskError(ModgraphError, ValueError):
-    """A task name that is neither a spec file nor a shipped task."""
-
-
-def list_tasks() -> list[BooleanTask]:
-    """Every shipped task, sorted by file name."""
-    return [read_task(p) for p in sorted(TASK_DIR.glob("*.json"))]
-
-
-def _key(name: str) -> str:
-    return "".join(name.split()).lower()
-
-
-def load_task(name_or_path) -> BooleanTask:
-    """A shipped task by id (``"[4,2,4]"``, spaces ignored), name or alias, or a spec file path."""
-    path = Path(name_or_path)
-    if path.suffix == ".json" or path.is_file():
-        if not path.is_file():
-            raise UnknownTaskError(f"task spec file {str(path)!r} does not exist")
-        return read_task(path)
-    key = _key(str(name_or_path))
-    tasks = list_tasks()
-    for task in tasks:
-        if key in {_key(task.id), _key(task.name), *map(_key, task.spec.get("aliases", []))}:
-            return task
-    names = ", ".join(f"{t.id} ({t.name})" for t in tasks)
-    raise UnknownTaskError(f"unknown task {str(name_or_path)!r}; give a spec file (.json) or one of: {names}")
