@@ -79,6 +79,9 @@ def _cmd_demo(args) -> int:
 def _cmd_study_demo(args) -> int:
     from trainers.study_demo import run_study_demo
 
+    check_out_folder(args.out)
+    if args.workers < 1:
+        raise UsageError(f"--workers: expected a positive number, found {args.workers}")
     return run_study_demo(args.out, workers=args.workers, progress=not args.quiet)
 
 
@@ -131,7 +134,7 @@ def _add_demo(sub) -> None:
 
 def _add_study_demo(sub) -> None:
     d = sub.add_parser("study-demo", help="one sculpted network through five exporters, 3 methods x 3 seeds, "
-                       "report.html (what `make study-demo` runs)")
+                       "report.html (what `make study-demo` runs)", **parser_kwargs())
     d.add_argument("--out", default="out/study-demo", help="output folder (default out/study-demo)")
     d.add_argument("--workers", type=int, default=2, help="study worker processes (default 2)")
     d.add_argument("--quiet", action="store_true", help="no progress bars")

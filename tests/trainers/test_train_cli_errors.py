@@ -34,6 +34,14 @@ def test_demo_checks_its_out_first(tmp_path, capsys, monkeypatch):
     assert "is inside the file" in capsys.readouterr().err
 
 
+def test_study_demo_checks_its_out_first(tmp_path, capsys, monkeypatch):
+    import trainers.study_demo
+    monkeypatch.setattr(trainers.study_demo, "run_study_demo", lambda *a, **k: pytest.fail("study-demo started"))
+    (tmp_path / "afile").write_text("")
+    assert main(["study-demo", "--out", str(tmp_path / "afile" / "x")]) == 2
+    assert "is inside the file" in capsys.readouterr().err
+
+
 def test_ctrl_c_in_training_is_one_line_and_130(tmp_path, capsys, monkeypatch):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
