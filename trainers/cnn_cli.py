@@ -27,9 +27,9 @@ def _widths(text, flag: str, n: int):
 
 def add_cli(sub) -> None:
     """Add the ``mnist-cnn`` and ``random-cnn`` subcommands to ``modgraph-train``'s subparsers."""
-    c = sub.add_parser("mnist-cnn", help="train + prune Filan et al.'s small CNN on MNIST, export both phases")
     from modgraph.cli_args import add_seed
 
+    c = sub.add_parser("mnist-cnn", help="train + prune Filan et al.'s small CNN on MNIST, export both phases")
     add_seed(c, "seed of initialisation, dropout and batch order")
     c.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
     c.add_argument("--prune-epochs", type=int, default=10,
