@@ -5,7 +5,8 @@ Sources (ecosystem facts §1.4 rule 1): ``graph.initializer``, ``graph.sparse_in
 constant. Guards: a tensor's claimed size must equal the data really stored (a dimension
 claiming 10^12 elements is refused before anything is allocated); external data must sit
 inside the model's folder (``../`` and absolute locations are refused, never opened) and
-inside the data file; a sparse tensor may not claim far more units than it stores.
+inside the data file; a sparse tensor may not claim far more units than it stores; every
+tensor is claimed against the ceilings of :mod:`modgraph.io.limits` before it is allocated.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from onnx import AttributeProto, TensorProto, helper
 
 from modgraph.errors import FormatError
 from modgraph.io._memory import new_array
+from modgraph.io.limits import SizeGuard
 
 __all__ = ["Constants"]
 
@@ -26,7 +28,7 @@ _DTYPES = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64, Tensor
            TensorProto.INT64: np.int64, TensorProto.INT32: np.int32, TensorProto.INT8: np.int8,
            TensorProto.UINT8: np.uint8, TensorProto.BOOL: np.bool_}
 _FIELDS = {TensorProto.FLOAT: "float_data", TensorProto.DOUBLE: "double_data", TensorProto.INT64: "int64_data"}
-_UNITS_PER_VALUE, _UNITS_FREE = 64, 4096      # sparse dims allowed: rows + cols <= 64 * nnz + 4096
+_DENSE_FREE = 4096          # a sparse constant used densely: at most 16 * nnz + 4096 entries
 
 
 class Constants:
@@ -34,6 +36,7 @@ class Constants:
 
     def __init__(self, graph, path: Path, raw_ranges: dict | None = None):
         self.path, self.folder = path, path.parent
+        self.guard = SizeGuard(path)              # every tensor is claimed before it is allocated
         ranges = raw_ranges or {}                  # raw_data cut out by the skeleton reader: read from the file
         # name -> (kind, proto, byte range in the file or None). Protobuf wrappers are never keyed by
         # id(): upb creates them on access, so an id can be reused by another message.
@@ -69,7 +72,7 @@ class Constants:
         """The constant as a dense float64-or-native ndarray (a sparse one only when it is small)."""
         value = self._get(name, place)
         if sp.issparse(value):
-            if value.shape[0] * value.shape[1] > 16 * value.nnz + _UNITS_FREE:
+            if value.shape[0] * value.shape[1] > 16 * value.nnz + _DENSE_FREE:
                 raise self.fail(place, "a dense constant (sparse only for weight matrices)",
                                 f"a sparse tensor of shape {value.shape}")
             return value.toarray()
@@ -125,15 +128,18 @@ class Constants:
             offset, length = byte_range
             itemsize = np.dtype(dtype).itemsize
             self._check_count(place, dims, n, length // itemsize, length % itemsize)
+            self.guard.claim(place, dims, dtype, None)
             flat = self._read_at(self.path, offset, n, dtype, place)
         elif t.HasField("raw_data"):
             raw = t.raw_data
             self._check_count(place, dims, n, len(raw) // np.dtype(dtype).itemsize, len(raw) % np.dtype(dtype).itemsize)
+            self.guard.claim(place, dims, dtype, None)
             flat = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
         else:
             field = _FIELDS.get(t.data_type, "int32_data")
             stored = getattr(t, field)
             self._check_count(place, dims, n, len(stored), 0)
+            self.guard.claim(place, dims, dtype, None)
             if t.data_type == TensorProto.FLOAT16:
                 flat = np.asarray(stored, dtype=np.uint16).view(np.float16)
             else:
@@ -162,6 +168,7 @@ class Constants:
             raise self.fail(f"{place} external_data {location!r}",
                             f"{n * itemsize} bytes inside the {size}-byte data file",
                             f"offset {offset}, length {length}")
+        self.guard.claim(place, (n,), dtype, None)
         return self._read_at(target, offset, n, dtype, place)
 
     def _read_at(self, file: Path, offset: int, n: int, dtype, place: str) -> np.ndarray:
@@ -201,9 +208,7 @@ class Constants:
         nnz = values.size
         if len(dims) not in (1, 2) or any(d < 1 for d in dims):
             raise self.fail(place, "a sparse matrix or vector with positive dimensions", f"dims {list(dims)}")
-        if sum(dims) > _UNITS_PER_VALUE * nnz + _UNITS_FREE:
-            raise self.fail(place, f"at most {_UNITS_PER_VALUE} units per stored value for its {nnz} values",
-                            f"dims {list(dims)}")
+        self.guard.units(place, dims, nnz)          # a CSR costs memory per row (and the graph per unit)
         if values.ndim != 1 or indices.dtype.kind not in "iu":
             raise self.fail(place, "1-D values and integer indices", f"values {values.shape}, {indices.dtype}")
         if indices.shape == (nnz, len(dims)):

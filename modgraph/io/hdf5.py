@@ -38,6 +38,7 @@ from modgraph.dag import DagNetwork
 from modgraph.errors import FormatError
 from modgraph.io.atomic import atomic_path
 from modgraph.io.hdf5_dag import DAG_FORMAT_VERSION, read_dag, write_dag
+from modgraph.io.limits import SizeGuard
 from modgraph.io.registry import HDF5_MAGIC, Reader, register_reader
 from modgraph.network import ACTIVATIONS, Layer, LayeredNetwork
 
@@ -100,6 +101,7 @@ class _Ctx:
 
     def __init__(self, f: h5py.File, path: Path):
         self.f, self.path = f, path
+        self.guard = SizeGuard(path)
 
     def fail(self, place, expected, found):
         return FormatError(self.path, place, expected, found)
@@ -120,9 +122,7 @@ class _Ctx:
         if kind and obj.dtype.kind not in kind:
             raise self.fail(place, {"f": "floating point", "iu": "integers", "O": "strings"}.get(kind, kind)
                             + " values", f"dtype {obj.dtype}")
-        claimed, stored = obj.size * obj.dtype.itemsize, obj.id.get_storage_size()
-        if kind != "O" and claimed > 2**20 and stored * 1024 < claimed:     # gzip stays far below 1024:1
-            raise self.fail(place, f"stored data backing its {obj.shape} shape", f"{stored} stored bytes")
+        self.guard.hdf5(obj, place)                 # declared size vs stored bytes, before reading
         try:
             return obj[()] if kind != "O" else [s.decode() if isinstance(s, bytes) else str(s) for s in obj[()]]
         except (OSError, ValueError) as err:
@@ -181,8 +181,24 @@ def _read(c: _Ctx) -> LayeredNetwork | DagNetwork:
     input_names = c.dataset(f, "input_names", kind="O") if "input_names" in f else None
     if input_names is not None and len(input_names) != layers[0].n_in:
         raise c.fail("/input_names", f"{layers[0].n_in} names", f"{len(input_names)}")
+    _check_sizes(c, layers)
     return LayeredNetwork(layers, input_names=input_names, metadata=metadata, source=str(c.path),
                           source_format="modgraph-hdf5")
+
+
+def _check_sizes(c: _Ctx, layers: list) -> None:
+    """The root ``n_layers`` and ``layer_sizes`` attributes, when present, must describe the layers read."""
+    widths = [layers[0].n_in] + [layer.n_out for layer in layers]
+    if "n_layers" in c.f.attrs:
+        n = np.asarray(c.f.attrs["n_layers"])
+        if n.shape != () or n.dtype.kind not in "iu" or int(n) != len(layers):
+            raise c.fail("/ attribute 'n_layers'", f"{len(layers)} (the layers in /layers)", repr(n.tolist()))
+    if "layer_sizes" in c.f.attrs:
+        sizes = np.asarray(c.f.attrs["layer_sizes"])
+        if sizes.dtype.kind not in "iu" or sizes.ndim != 1 or sizes.tolist() != widths:
+            found = repr(sizes.tolist())
+            raise c.fail("/ attribute 'layer_sizes'", f"{widths} (the widths of the layers in /layers)",
+                         found if len(found) <= 200 else found[:200] + " ...")
 
 
 def _read_layer(c: _Ctx, g: h5py.Group, n_prev: int | None) -> Layer:
@@ -201,6 +217,7 @@ def _read_layer(c: _Ctx, g: h5py.Group, n_prev: int | None) -> Layer:
         raise c.fail(f"{w.name} attribute 'shape'", f"{n_prev} inputs (the outputs of the previous layer)",
                      f"{shape[1]}")
     data = c.dataset(w, "data", kind="f")
+    c.guard.units(f"{w.name} attribute 'shape'", shape, data.size)      # a CSR costs memory per unit too
     indices = c.dataset(w, "indices", kind="iu")
     indptr = c.dataset(w, "indptr", kind="iu")
     weight = _check_csr(c, w.name, shape, data, indices, indptr)

@@ -37,6 +37,7 @@ import numpy as np
 from modgraph.dag import DagNetwork
 from modgraph.dag_builder import DagBuilder
 from modgraph.errors import FormatError
+from modgraph.io.limits import SizeGuard
 
 __all__ = ["write_dag", "read_dag", "DAG_FORMAT_VERSION"]
 
@@ -91,17 +92,16 @@ _REPLAY = {
 }
 
 
-def _dataset(path, d, place):
+def _dataset(guard: SizeGuard, d, place):
+    path = guard.path
     if not isinstance(d, h5py.Dataset) or d.dtype.kind != "f":
         raise FormatError(path, place, "a floating-point dataset", "a group" if isinstance(d, h5py.Group)
                           else f"dtype {getattr(d, 'dtype', None)}")
-    claimed, stored = d.size * d.dtype.itemsize, d.id.get_storage_size()
-    if claimed > 2**20 and stored * 1024 < claimed:                   # declared size checked before reading
-        raise FormatError(path, place, f"stored data backing its {d.shape} shape", f"{stored} stored bytes")
+    guard.hdf5(d, place)                          # declared size vs stored bytes and ceilings, before reading
     return d[()]
 
 
-def _step(path, h, i: int):
+def _step(path, h, i: int, guard: SizeGuard):
     """(op, inputs, group name, params, arrays) of step ``i``, checked."""
     place = h.name
     try:
@@ -115,7 +115,7 @@ def _step(path, h, i: int):
     if any(not 0 <= j < i for j in inputs):
         raise FormatError(path, f"{place} attribute 'inputs'", f"earlier steps (0 .. {i - 1}; a DAG has no cycle)",
                           str(inputs))
-    arrays = {k: _dataset(path, h[k], f"{place}/{k}") for k in _ARRAYS if k in h}
+    arrays = {k: _dataset(guard, h[k], f"{place}/{k}") for k in _ARRAYS if k in h}
     return op, inputs, name, params, arrays
 
 
@@ -133,8 +133,9 @@ def read_dag(f: h5py.File, path) -> DagNetwork:
         raise FormatError(path, "/steps", f"steps 0000 .. {n - 1:04d} (n_steps = {n})",
                           "missing" if not isinstance(steps, h5py.Group) else f"{len(steps)} entries")
     b, tensors = DagBuilder(source=str(path), copy=False), []
+    guard = SizeGuard(path)
     for i in range(n):
-        op, inputs, name, params, arrays = _step(path, steps[want[i]], i)
+        op, inputs, name, params, arrays = _step(path, steps[want[i]], i, guard)
         try:
             tensors.append(_REPLAY[op](b, name, [tensors[j] for j in inputs], params, arrays))
         except FormatError as err:

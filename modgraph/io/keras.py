@@ -42,6 +42,7 @@ import numpy as np
 from modgraph.errors import FormatError, UnsupportedOpError
 from modgraph.io._chain import Chain, dense_to_csr
 from modgraph.io.hdf5 import read_hdf5_file
+from modgraph.io.limits import SizeGuard
 from modgraph.io.registry import HDF5_MAGIC, Reader, register_reader
 from modgraph.network import LayeredNetwork
 
@@ -70,13 +71,19 @@ def _attr(obj, name):
 
 def _read(f: h5py.File, path: Path) -> LayeredNetwork:
     raw = _attr(f, "model_config")
+    if raw is None and _keras3_weights(f):
+        raise FormatError(path, "/layers", "a Keras model file (model.save('m.h5') or model.save('m.keras'))",
+                          "a Keras 3 weights-only file (model.save_weights('*.weights.h5')): it holds the weights "
+                          "but not the layer order, classes or activations; save the whole model and load that")
     if raw is None:
         raise FormatError(path, "/ attribute 'model_config'", "a Keras model file (model.save('m.h5'))",
-                          "a weights-only file without the model's layer configuration")
+                          "a weights-only file (model.save_weights) without the model's layer configuration; "
+                          "save the whole model and load that")
     root = f["model_weights"] if isinstance(f.get("model_weights"), h5py.Group) else f
     meta = {"keras_version": _attr(f, "keras_version"), "backend": _attr(f, "backend")}
+    guard = SizeGuard(path)
     return network_from_config(raw, "/ attribute 'model_config'",
-                               lambda kind, cfg, place: _weights(root, cfg, path, place), path, meta, "keras-h5")
+                               lambda kind, cfg, place: _weights(root, cfg, guard, place), path, meta, "keras-h5")
 
 
 def network_from_config(raw_config, where: str, weights_of, path: Path, meta: dict,
@@ -185,8 +192,10 @@ def _activate(chain: Chain, activation, place: str, path: Path) -> None:
     chain.activate(*_ACTIVATIONS[activation], place)
 
 
-def _weights(root: h5py.Group, cfg: dict, path: Path, place: str) -> dict:
-    """A layer's arrays by short name (``kernel``, ``bias``, ``gamma``, ...), from ``weight_names``."""
+def _weights(root: h5py.Group, cfg: dict, guard: SizeGuard, place: str) -> dict:
+    """A layer's arrays by short name (``kernel``, ``bias``, ``gamma``, ...), from ``weight_names``;
+    each dataset's declared size is checked against its stored bytes before it is read."""
+    path = guard.path
     name = cfg.get("name")
     group = root.get(name) if isinstance(name, str) else None
     if not isinstance(group, h5py.Group):
@@ -198,8 +207,16 @@ def _weights(root: h5py.Group, cfg: dict, path: Path, place: str) -> dict:
         if not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
             raise FormatError(path, f"{group.name}/{wname}", "a floating point dataset",
                               "missing" if ds is None else f"{type(ds).__name__} {getattr(ds, 'dtype', '')}")
+        guard.hdf5(ds)
         out[wname.rsplit("/", 1)[-1].split(":")[0]] = ds[()]
     return out
+
+
+def _keras3_weights(f: h5py.File) -> bool:
+    """The Keras 3 ``save_weights`` layout: ``/layers/<key>/vars`` groups and a root ``/vars``."""
+    layers = f.get("layers")
+    return (isinstance(layers, h5py.Group) and isinstance(f.get("vars"), h5py.Group)
+            and any(isinstance(g, h5py.Group) and isinstance(g.get("vars"), h5py.Group) for g in layers.values()))
 
 
 def _sniff(path: Path, head: bytes) -> bool:
@@ -207,7 +224,8 @@ def _sniff(path: Path, head: bytes) -> bool:
         return False
     try:
         with h5py.File(path, "r") as f:
-            return "model_config" in f.attrs or "keras_version" in f.attrs or "layer_names" in f.attrs
+            return ("model_config" in f.attrs or "keras_version" in f.attrs or "layer_names" in f.attrs
+                    or _keras3_weights(f))
     except Exception:      # damaged HDF5: the modgraph-hdf5 reader (asked first) explains it
         return False
 

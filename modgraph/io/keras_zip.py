@@ -32,6 +32,7 @@ import h5py
 
 from modgraph.errors import FormatError
 from modgraph.io.keras import network_from_config
+from modgraph.io.limits import SizeGuard
 from modgraph.io.registry import Reader, register_reader
 from modgraph.network import LayeredNetwork
 
@@ -48,33 +49,40 @@ def read_keras_zip(path) -> LayeredNetwork:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as err:
         raise FormatError(path, "zip directory", "a complete .keras zip archive", f"{err}") from err
+    guard = SizeGuard(path)
     with z:
         infos = {i.filename: i for i in z.infolist()}
         for member in _MEMBERS:
-            _check_member(path, infos.get(member), member)
-        meta = _metadata(z, infos, path)
+            _check_member(guard, infos.get(member), member)
+        meta = _metadata(z, infos, guard)
         try:
             with z.open("model.weights.h5") as inner, h5py.File(inner, "r") as f:
                 variables = _variables(f, path)
                 return network_from_config(z.read("config.json"), "config.json",
-                              lambda kind, cfg, place: _named(variables, kind, cfg, path, place), path, meta, "keras")
+                              lambda kind, cfg, place: _named(variables, kind, cfg, guard, place), path, meta, "keras")
         except (OSError, KeyError, RuntimeError, TypeError, zipfile.BadZipFile) as err:
             raise FormatError(path, "model.weights.h5", "a readable Keras weights file", f"damage ({err})") from err
 
 
-def _check_member(path: Path, info, member: str) -> None:
+def _check_member(guard: SizeGuard, info, member: str) -> None:
+    """A member's unpacked size against its stored bytes (the shared guard) before it is read; the
+    weights file is streamed (its datasets are claimed one by one), the JSON files are read whole."""
     if info is None:
-        raise FormatError(path, f"zip member {member!r}", "present (a .keras archive)", "missing")
-    limit = _MAX_JSON_BYTES if member.endswith(".json") else _MAX_RATIO * max(info.compress_size, 2**20)
-    if info.file_size > limit:
-        raise FormatError(path, f"zip member {member!r}", f"at most {limit} bytes once unpacked",
+        raise FormatError(guard.path, f"zip member {member!r}", "present (a .keras archive)", "missing")
+    json_file = member.endswith(".json")
+    limit = _MAX_JSON_BYTES if json_file else _MAX_RATIO * max(info.compress_size, 2**20)
+    if info.file_size > limit:              # out of proportion whatever the compression method
+        raise FormatError(guard.path, f"zip member {member!r}", f"at most {limit} bytes once unpacked",
                           f"{info.file_size} bytes from {info.compress_size} stored")
+    guard.zip_member(info, f"zip member {member!r}", max_bytes=_MAX_JSON_BYTES if json_file else None,
+                     count=json_file)
 
 
-def _metadata(z: zipfile.ZipFile, infos: dict, path: Path) -> dict:
+def _metadata(z: zipfile.ZipFile, infos: dict, guard: SizeGuard) -> dict:
+    path = guard.path
     if "metadata.json" not in infos:
         return {}
-    _check_member(path, infos["metadata.json"], "metadata.json")
+    _check_member(guard, infos["metadata.json"], "metadata.json")
     try:
         meta = json.loads(z.read("metadata.json"))
     except json.JSONDecodeError as err:
@@ -101,8 +109,10 @@ def _variables(f: h5py.File, path: Path) -> dict:
     return out
 
 
-def _named(variables: dict, kind: str, cfg: dict, path: Path, place: str) -> dict:
-    """A layer's variables under their short names, in Keras' variable order for its class."""
+def _named(variables: dict, kind: str, cfg: dict, guard: SizeGuard, place: str) -> dict:
+    """A layer's variables under their short names, in Keras' variable order for its class (each
+    dataset's declared size checked against its stored bytes before it is read)."""
+    path = guard.path
     order = (["kernel", "bias"] if kind == "Dense" else
              ["gamma"] * bool(cfg.get("scale", True)) + ["beta"] * bool(cfg.get("center", True))
              + ["moving_mean", "moving_variance"])
@@ -111,6 +121,8 @@ def _named(variables: dict, kind: str, cfg: dict, path: Path, place: str) -> dic
     if len(found) != len(expected) or any(not isinstance(d, h5py.Dataset) or d.dtype.kind != "f" for d in found):
         raise FormatError(path, f"{place} weights", f"{len(expected)} float variables ({', '.join(expected)})",
                           f"{len(found)}")
+    for d in found:
+        guard.hdf5(d, f"model.weights.h5 {d.name}")
     return {name: d[()] for name, d in zip(expected, found)}
 
 

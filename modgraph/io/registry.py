@@ -8,7 +8,7 @@ from typing import Callable
 from modgraph.errors import FormatError
 from modgraph.network import LayeredNetwork
 
-__all__ = ["Reader", "READERS", "register_reader", "load", "HDF5_MAGIC"]
+__all__ = ["Reader", "READERS", "register_reader", "Refusal", "REFUSALS", "register_refusal", "load", "HDF5_MAGIC"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _HEAD_BYTES = 1024
@@ -29,7 +29,19 @@ class Reader:
     read: Callable[[Path], LayeredNetwork]
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A format modgraph recognises but does not read: ``explain(path, head)`` returns what was
+    found (for the error message) when the file is of that format, else ``None``; it must not raise.
+    Refusals are asked only after every reader declined, so a reader registered later for the
+    same format takes over without removing its refusal."""
+
+    name: str
+    explain: Callable[[Path, bytes], "str | None"]
+
+
 READERS: list[Reader] = []
+REFUSALS: list[Refusal] = []
 
 
 def register_reader(reader: Reader) -> Reader:
@@ -40,21 +52,57 @@ def register_reader(reader: Reader) -> Reader:
     return reader
 
 
-def load(path) -> LayeredNetwork:
+def register_refusal(refusal: Refusal) -> Refusal:
+    """Add a recognised-but-unsupported format (asked in registration order); returns it."""
+    REFUSALS.append(refusal)
+    return refusal
+
+
+def load(path, *, limits=None) -> LayeredNetwork:
     """Read any supported network file into a :class:`LayeredNetwork`.
 
     The reader is chosen by content (magic bytes and a look inside), so a file's
-    suffix does not matter. ``network.source_format`` names the reader used.
+    suffix does not matter for most formats (a ``.onnx``/``.keras``/``.pt`` suffix lets that
+    reader explain a damaged file). ``network.source_format`` names the reader used.
+    ``limits`` (a :class:`modgraph.io.limits.Limits`) replaces the size ceilings of this read
+    (default: from the environment, ``docs/formats.md``).
     """
+    from modgraph.io.limits import using_limits
+
     path = Path(path)
     if not path.is_file():
         raise FormatError(path, "file", "an existing network file", "no such file" if not path.exists()
                           else "not a regular file")
+    kinds = "; ".join(f"{r.name} ({r.description})" for r in READERS)
     with open(path, "rb") as fh:
         head = fh.read(_HEAD_BYTES)
-    for reader in READERS:
-        if reader.sniff(path, head):
-            return reader.read(path)
-    kinds = "; ".join(f"{r.name} ({r.description})" for r in READERS)
-    found = "an empty file" if not head else f"a file starting with {head[:8]!r}"
-    raise FormatError(path, "start of file", f"one of the supported formats: {kinds}", found)
+    if not head:
+        raise FormatError(path, "start of file", f"one of the supported formats: {kinds}", "an empty file (0 bytes)")
+    with using_limits(limits):
+        for reader in READERS:
+            if reader.sniff(path, head):
+                return reader.read(path)
+    for refusal in REFUSALS:
+        found = refusal.explain(path, head)
+        if found:
+            raise FormatError(path, "file", f"one of the supported formats: {kinds}", found)
+    raise FormatError(path, "start of file", f"one of the supported formats: {kinds}",
+                      f"a file starting with {head[:8]!r}")
+
+
+def _safetensors(path: Path, head: bytes) -> "str | None":
+    """A safetensors file: an 8-byte little-endian header length, then a JSON header."""
+    if len(head) < 10 or head[8:9] != b"{":
+        return None
+    n = int.from_bytes(head[:8], "little")
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if not 2 <= n <= size - 8:
+        return None
+    return ("a safetensors file, which this version of modgraph cannot read yet (export the model to ONNX, "
+            "or save its state dict with torch.save, and load that)")
+
+
+register_refusal(Refusal("safetensors", _safetensors))       # replaced by a reader once there is one (issue 14)

@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from modgraph.errors import FormatError
 from modgraph.io._chain import Chain, dense_to_csr
+from modgraph.io.limits import SizeGuard
 from modgraph.io.registry import Reader, register_reader
 from modgraph.network import ACTIVATIONS, LayeredNetwork
 
@@ -81,12 +83,15 @@ def _load(path: Path) -> dict:
     except ImportError as err:
         raise FormatError(path, "file", "torch installed to read a PyTorch state dict (pip install torch)",
                           "no torch module") from err
+    _check_sizes(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():       # torch warns about pickle protocols before it refuses them
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:      # UnpicklingError for pickled objects, RuntimeError for damaged zips
         raise FormatError(path, "torch.load(weights_only=True)",
                           "a state dict of tensors (pickled objects are refused, never unpickled)",
-                          _load_failure(str(err))) from err
+                          _load_failure(path, str(err))) from err
     if isinstance(obj, dict):
         for key in _WRAPPERS:
             if isinstance(obj.get(key), dict):
@@ -99,14 +104,54 @@ def _load(path: Path) -> dict:
     return {str(k): _numpy(torch, v, path, str(k)) for k, v in obj.items()}
 
 
-def _load_failure(message: str) -> str:
-    """A one-line account of why torch.load refused the file."""
-    unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
+def _check_sizes(path: Path) -> None:
+    """torch's zip format: every member's unpacked size checked against its stored bytes and the
+    ceilings (:mod:`modgraph.io.limits`) before torch reads (and allocates) anything."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):      # legacy format or damage: torch.load explains it
+        return
+    guard = SizeGuard(path)
+    for info in infos:
+        guard.zip_member(info, f"zip member {info.filename!r}")
+
+
+_MAX_REASON = 300
+
+
+def _load_failure(path: Path, message: str) -> str:
+    """A one-line account of why torch.load refused the file, never cut mid-sentence."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", message)
+    unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
     if unsafe:
         return f"pickled Python objects (a {unsafe.group(1)})"
-    detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", message)
-    line = detail.group(1) if detail else (message.strip().splitlines() or ["?"])[0]
-    return f"an unreadable or damaged file ({line[:200]})"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_LEGACY_MAGIC))
+    except OSError:
+        head = b""
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\s*\n|$)", text, re.S)
+    detail = " ".join(detail.group(1).split()) if detail else None
+    if not head:
+        return "an empty file (0 bytes)"
+    if head[:1] == b"\x80" and head[1:2] and 1 <= head[1] <= 5 and not head.startswith(_LEGACY_MAGIC):
+        return (f"a plain Python pickle (protocol {head[1]}, written by pickle.dump rather than torch.save), "
+                "which torch.load(weights_only=True) cannot read as tensors" + (f" ({detail})" if detail else ""))
+    if detail:
+        return f"content torch.load(weights_only=True) cannot read ({_sentence(detail)})"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"an unreadable or damaged file ({_sentence(lines[0]) if lines else 'torch gave no reason'})"
+
+
+def _sentence(text: str) -> str:
+    """``text`` whole when short, else its first sentences up to the limit (or words, marked)."""
+    if len(text) <= _MAX_REASON:
+        return text
+    cut = text.rfind(". ", 0, _MAX_REASON)
+    if cut > 0:
+        return text[:cut + 1]
+    return text[:text.rfind(" ", 0, _MAX_REASON)].rstrip(",;:") + " ..."
 
 
 def _numpy(torch, t, path: Path, key: str) -> np.ndarray:
