@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from onnx import TensorProto, helper
+from onnx import AttributeProto, TensorProto, helper
 
 from modgraph.io._chain import dense_to_csr
 
@@ -22,8 +22,22 @@ SHAPE_OPS = frozenset({"Shape", "Size"})
 _FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
 
 
-def _attrs(node) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+_ATTR_TYPES = {"transA": AttributeProto.INT, "transB": AttributeProto.INT, "axis": AttributeProto.INT,
+               "to": AttributeProto.INT, "training_mode": AttributeProto.INT, "alpha": AttributeProto.FLOAT,
+               "beta": AttributeProto.FLOAT, "epsilon": AttributeProto.FLOAT}
+
+
+def _attrs(chain, node, place: str) -> dict:
+    """The node's attributes; those the handlers read must have their ONNX type (an INT ``transB``, ...)."""
+    out = {}
+    for a in node.attribute:
+        want = _ATTR_TYPES.get(a.name)
+        if want is not None and a.type != want:
+            raise chain.fail(f"{place} attribute {a.name!r}", f"an {AttributeProto.AttributeType.Name(want)} value",
+                             f"type {AttributeProto.AttributeType.Name(a.type) if a.type in AttributeProto.AttributeType.values() else a.type}")
+        if want is not None:
+            out[a.name] = helper.get_attribute_value(a)
+    return out
 
 
 def constant_operand(chain, node, cur: str, place: str) -> tuple[np.ndarray, int]:
@@ -38,7 +52,7 @@ def constant_operand(chain, node, cur: str, place: str) -> tuple[np.ndarray, int
 
 def glue(chain, node, cur: str, place: str) -> None:
     """A pass-through op: check it really leaves the values alone."""
-    attrs = _attrs(node)
+    attrs = _attrs(chain, node, place)
     if not node.input or node.input[0] != cur:
         raise chain.fail(place, "the flowing value as first input", f"inputs {list(node.input)}")
     if node.op_type == "Cast" and attrs.get("to") not in _FLOAT_TYPES:
@@ -58,7 +72,7 @@ def _weight(chain, name: str, place: str, *, transpose: bool) -> sp.csr_matrix:
 
 
 def _gemm(chain, node, cur, place):
-    ins, a = list(node.input), _attrs(node)
+    ins, a = list(node.input), _attrs(chain, node, place)
     if len(ins) < 2 or ins[0] != cur or ins[1] not in chain.consts or (len(ins) > 2 and ins[2]
                                                                       and ins[2] not in chain.consts):
         raise chain.fail(place, "Gemm(flowing value, constant B[, constant C])", f"inputs {ins}")
@@ -106,7 +120,7 @@ def _div(chain, node, cur, place):
 
 
 def _batch_norm(chain, node, cur, place):
-    ins, a = list(node.input), _attrs(node)
+    ins, a = list(node.input), _attrs(chain, node, place)
     if len(ins) != 5 or ins[0] != cur or any(i not in chain.consts for i in ins[1:]) or a.get("training_mode", 0):
         raise chain.fail(place, "inference BatchNormalization(x, constant scale, B, mean, var)",
                          f"inputs {ins}, training_mode={a.get('training_mode', 0)}")
@@ -119,7 +133,7 @@ def _batch_norm(chain, node, cur, place):
 
 def _activation(name, default_alpha=0.01):
     def handler(chain, node, cur, place):
-        a = _attrs(node)
+        a = _attrs(chain, node, place)
         if name in ("softmax", "log_softmax") and a.get("axis", -1) not in (-1, 1):
             raise chain.fail(place, "a softmax over the unit axis (axis=-1 or 1)", f"axis={a['axis']}")
         if node.input[0] != cur:

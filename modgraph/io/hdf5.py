@@ -129,20 +129,26 @@ class _Ctx:
             raise self.fail(place, "readable data", f"a read error ({err})") from err
 
 
-def read_hdf5_file(path, read, *, expected: str, errors=(OSError, KeyError, RuntimeError)):
+_DAMAGE = (OSError, KeyError, RuntimeError, ValueError, TypeError, OverflowError)
+
+
+def read_hdf5_file(path, read, *, expected: str, errors=_DAMAGE):
     """Open ``path`` with h5py and return ``read(file, path)``; an unreadable file or damaged
-    inner objects (``errors``) become a :class:`FormatError` (``expected`` names what was wanted)."""
+    inner objects (``errors``: what h5py and numpy raise on them, e.g. a NaN where an integer
+    belongs) become a :class:`FormatError` (``expected`` names what was wanted)."""
     path = Path(path)
     try:
         f = h5py.File(path, "r")
-    except OSError as err:
+    except (OSError, ValueError, RuntimeError) as err:
         raise FormatError(path, "HDF5 superblock", "a complete, readable HDF5 file",
                           f"an unreadable file ({err})") from err
     with f:
         try:
             return read(f, path)
+        except FormatError:
+            raise
         except errors as err:                                 # truncated or damaged inner objects
-            raise FormatError(path, "HDF5 object tree", expected, f"damage ({err})") from err
+            raise FormatError(path, "HDF5 object tree", expected, f"damage ({type(err).__name__}: {err})") from err
 
 
 def read_hdf5(path) -> LayeredNetwork | DagNetwork:
@@ -210,7 +216,10 @@ def _read_layer(c: _Ctx, g: h5py.Group, n_prev: int | None) -> Layer:
     w = g.get("weight")
     if not isinstance(w, h5py.Group):
         raise c.fail(f"{place}/weight", "a CSR group (data, indices, indptr)", "missing")
-    shape = tuple(int(s) for s in np.asarray(c.attr(w, "shape", w.name)).ravel())
+    raw_shape = np.asarray(c.attr(w, "shape", w.name))
+    if raw_shape.dtype.kind not in "iu" or raw_shape.shape != (2,):
+        raise c.fail(f"{w.name} attribute 'shape'", "[n_out, n_in]: two integers", repr(raw_shape.tolist())[:80])
+    shape = tuple(int(s) for s in raw_shape)
     if len(shape) != 2 or min(shape) < 1:
         raise c.fail(f"{w.name} attribute 'shape'", "[n_out, n_in] with both ≥ 1", str(list(shape)))
     if n_prev is not None and shape[1] != n_prev:

@@ -60,8 +60,7 @@ SUPPORTED_LAYERS = tuple(sorted(_SKIPPED | set(_ACTIVATION_LAYERS) | {"Dense", "
 
 def read_keras_h5(path) -> LayeredNetwork:
     """Read a Keras 2 or Keras 3 ``.h5`` model file; defects raise :class:`FormatError`."""
-    return read_hdf5_file(path, _read, expected="readable Keras model groups",
-                          errors=(OSError, KeyError, RuntimeError, TypeError))
+    return read_hdf5_file(path, _read, expected="readable Keras model groups")
 
 
 def _attr(obj, name):
@@ -96,11 +95,16 @@ def network_from_config(raw_config, where: str, weights_of, path: Path, meta: di
         model_name = config["config"].get("name")
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
         raise FormatError(path, where, "JSON with config.layers", f"{err}") from err
+    if not isinstance(layers, list):
+        raise FormatError(path, where, "config.layers: a list of layers", repr(layers)[:80])
+    for i, layer in enumerate(layers):
+        if (not isinstance(layer, dict) or not isinstance(layer.get("class_name"), str)
+                or not isinstance(layer.get("config", {}), dict)):
+            raise FormatError(path, f"model_config layer {i}", "a layer with a class_name string and a config object",
+                              repr(layer)[:80])
     _check_plain_chain(config["config"], layers, path)
     chain = Chain(None, path, "input", None)
     for i, layer in enumerate(layers):
-        if not isinstance(layer, dict) or "class_name" not in layer:
-            raise FormatError(path, f"model_config layer {i}", "a layer with class_name and config", repr(layer)[:80])
         _apply(chain, layer, weights_of, path, i)
     chain.finish()
     meta = {"keras": {**meta, "model": model_name, "layers": [l.get("config", {}).get("name") for l in layers]}}

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import h5py
@@ -45,6 +46,20 @@ _MAX_JSON_BYTES, _MAX_RATIO = 64 * 2**20, 1024
 def read_keras_zip(path) -> LayeredNetwork:
     """Read a Keras 3 ``.keras`` archive; defects raise :class:`FormatError`."""
     path = Path(path)
+    try:
+        return _read_zip(path)
+    except FormatError:
+        raise
+    except _ZIP_DAMAGE as err:       # what zipfile, zlib, h5py and json raise on damaged members
+        raise FormatError(path, "zip archive", "a complete .keras zip archive",
+                          f"damage ({type(err).__name__}: {err})") from err
+
+
+_ZIP_DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error, OSError,
+               KeyError, RuntimeError, TypeError, ValueError, UnicodeDecodeError)
+
+
+def _read_zip(path: Path) -> LayeredNetwork:
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as err:
@@ -132,7 +147,7 @@ def _sniff(path: Path, head: bytes) -> bool:
     try:
         with zipfile.ZipFile(path) as z:
             return set(_MEMBERS) <= set(z.namelist()) or path.suffix.lower() == ".keras"
-    except (zipfile.BadZipFile, OSError):
+    except Exception:        # noqa: BLE001 - a sniffer never raises; read_keras_zip explains the damage
         return path.suffix.lower() == ".keras"
 
 

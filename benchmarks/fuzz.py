@@ -1,0 +1,581 @@
+"""Fuzz every reader (issue 16): structure-aware, seeded mutation of valid files, each read in a
+capped child process (modgraph.io.sandbox: RLIMIT_AS cap, time limit).
+
+    nice -n 10 .venv/bin/python benchmarks/fuzz.py --minutes 3 [--reader onnx] [--seed 0]
+        [--cap-mb 2048] [--timeout 10] [--findings DIR]
+
+Readers: onnx, modgraph-hdf5, keras-h5, keras, torch. Per reader, valid seed files are written
+first (dense and sparse ONNX exports, modgraph HDF5 with names, Keras 2/3 .h5 layouts, a .keras
+archive, torch state dicts with prune masks); each case picks a seed file and applies one to
+three mutations, most of them aware of the format (ONNX protobuf fields: dims, data types, raw
+data, external data, ops, attributes, sparse indices, metadata; HDF5 objects: attributes, shapes,
+dtypes, unwritten / compressed / external / huge-chunk datasets, deleted objects; the JSON model
+config; zip directory fields and members; torch tensors, dtypes and pickle bytes), the rest
+byte-level (flips, interesting integers, cuts, splices). A case is a *finding* when its read
+ends in anything but a network or a FormatError: another exception (a traceback), MemoryError
+(the cap was reached), a crash, a hang, or a traceback on stderr. Findings are written to
+``--findings`` (input + outcome) to become regression tests. Prints one table: executions,
+rate, distinct outcomes (messages with numbers and paths masked), counts per kind.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import re
+import shutil
+import struct
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from modgraph.io import export_onnx, save  # noqa: E402
+from modgraph.io.sandbox import Sandbox  # noqa: E402
+from modgraph.network import Layer, LayeredNetwork  # noqa: E402
+
+READERS = ("onnx", "modgraph-hdf5", "keras-h5", "keras", "torch")
+FINDING_KINDS = ("error", "memory", "crash", "hang")
+_INTERESTING = [0, 1, 2, 3, -1, -2, 7, 255, 256, 2**15, 2**16, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**40,
+                2**53, 2**62, 2**63 - 1, 30000, 10**6, 10**9, 10**12]
+
+
+def _net(rng: np.random.Generator, widths=(5, 4, 3), density=0.6, activations=("relu", "tanh")) -> LayeredNetwork:
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        w = rng.normal(size=(n_out, n_in)) * (rng.random((n_out, n_in)) < density)
+        layers.append(Layer.from_dense(w.astype(np.float32), rng.normal(size=n_out).astype(np.float32),
+                                       activation=activations[i % len(activations)]))
+    return LayeredNetwork(layers, input_names=[f"x{j}" for j in range(widths[0])], metadata={"seed": 1})
+
+
+# -- seed files ---------------------------------------------------------------------------------------
+def _keras_config(widths, activations, functional=False):
+    layers = [{"class_name": "InputLayer", "config": {"name": "input", "batch_shape": [None, widths[0]]}}]
+    for i, act in enumerate(activations):
+        layers.append({"class_name": "Dense", "config": {"name": f"fc{i}", "activation": act, "use_bias": True,
+                                                         "units": widths[i + 1]}})
+    layers.insert(2, {"class_name": "Dropout", "config": {"name": "drop", "rate": 0.1}})
+    return {"class_name": "Sequential", "config": {"name": "seq", "layers": layers}}
+
+
+def _keras_h5(path, rng, keras3: bool):
+    import h5py
+    widths, acts = (6, 4, 3), ["relu", "softmax"]
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(_keras_config(widths, acts))
+        f.attrs["keras_version"] = "3.15.1" if keras3 else "2.21.0"
+        mw = f.create_group("model_weights")
+        mw.attrs["layer_names"] = ["input", "fc0", "drop", "fc1"]
+        for i in range(len(acts)):
+            g = mw.create_group(f"fc{i}")
+            names = [f"seq/fc{i}/kernel", f"seq/fc{i}/bias"] if keras3 else [f"fc{i}/kernel:0", f"fc{i}/bias:0"]
+            g.attrs["weight_names"] = names
+            g[names[0]] = rng.normal(size=(widths[i], widths[i + 1])).astype(np.float32)
+            g[names[1]] = rng.normal(size=widths[i + 1]).astype(np.float32)
+
+
+def _keras_zip(path, rng):
+    import h5py
+    widths, acts = (6, 4, 3), ["relu", "sigmoid"]
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        for i, key in enumerate(["dense", "dense_1"]):
+            v = f.create_group(f"layers/{key}/vars")
+            v.attrs["name"] = f"fc{i}"
+            v["0"] = rng.normal(size=(widths[i], widths[i + 1])).astype(np.float32)
+            v["1"] = rng.normal(size=widths[i + 1]).astype(np.float32)
+        f.create_group("layers/dropout/vars").attrs["name"] = "drop"
+        f.create_group("vars")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        z.writestr("config.json", json.dumps(_keras_config(widths, acts)))
+        z.writestr("model.weights.h5", buf.getvalue())
+
+
+def _torch_files(folder: Path, rng) -> list[Path]:
+    import torch
+    out = []
+    sd = {"0.weight": torch.tensor(rng.normal(size=(4, 5)), dtype=torch.float32), "0.bias": torch.zeros(4),
+          "2.weight": torch.tensor(rng.normal(size=(3, 4)), dtype=torch.float32), "2.bias": torch.ones(3)}
+    torch.save(sd, folder / "sd.pt")
+    pruned = {"fc.weight_orig": torch.ones(3, 5), "fc.weight_mask": torch.tensor(rng.random((3, 5)) < 0.5).float(),
+              "fc.bias": torch.zeros(3), "out.weight": torch.ones(2, 3, dtype=torch.float64)}
+    torch.save({"state_dict": pruned, "epoch": 3}, folder / "pruned.pt")
+    torch.save({"0.weight": torch.ones(2, 3, dtype=torch.float16)}, folder / "legacy.pt",
+               _use_new_zipfile_serialization=False)
+    out += [folder / "sd.pt", folder / "pruned.pt", folder / "legacy.pt"]
+    return out
+
+
+def seed_files(reader: str, folder: Path, seed: int = 0) -> list[Path]:
+    """Valid files the reader accepts (each checked to load)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    if reader == "onnx":
+        export_onnx(_net(rng), folder / "dense.onnx")
+        export_onnx(_net(rng, (8, 6, 2), 0.3, ("leaky_relu", "sigmoid")), folder / "sparse.onnx", sparse=True)
+        export_onnx(_net(rng, (3, 2)), folder / "f64.onnx", dtype="float64")
+        return [folder / "dense.onnx", folder / "sparse.onnx", folder / "f64.onnx"]
+    if reader == "modgraph-hdf5":
+        save(_net(rng), folder / "net.h5")
+        save(_net(rng, (7, 5, 5, 2), 0.4, ("elu", "relu", "softmax")), folder / "deep.h5")
+        return [folder / "net.h5", folder / "deep.h5"]
+    if reader == "keras-h5":
+        _keras_h5(folder / "k3.h5", rng, keras3=True)
+        _keras_h5(folder / "k2.h5", rng, keras3=False)
+        return [folder / "k3.h5", folder / "k2.h5"]
+    if reader == "keras":
+        _keras_zip(folder / "m.keras", rng)
+        return [folder / "m.keras"]
+    if reader == "torch":
+        return _torch_files(folder, rng)
+    raise ValueError(f"unknown reader {reader!r}; choose from {', '.join(READERS)}")
+
+
+# -- byte-level mutations ---------------------------------------------------------------------------
+def _bytes_mutation(data: bytes, r: random.Random) -> bytes:
+    b = bytearray(data)
+    if not b:
+        return bytes([r.randrange(256)])
+    op = r.randrange(7)
+    if op == 0:                                  # bit flips
+        for _ in range(r.randint(1, 8)):
+            i = r.randrange(len(b))
+            b[i] ^= 1 << r.randrange(8)
+    elif op == 1:                                # an interesting little-endian integer
+        width = r.choice([1, 2, 4, 8])
+        i = r.randrange(max(1, len(b) - width))
+        b[i:i + width] = (r.choice(_INTERESTING) % (1 << (8 * width))).to_bytes(width, "little")
+    elif op == 2:                                # truncate
+        b = b[:r.randrange(len(b))]
+    elif op == 3:                                # delete a span
+        i = r.randrange(len(b))
+        del b[i:i + r.randint(1, 64)]
+    elif op == 4:                                # duplicate a span
+        i = r.randrange(len(b))
+        j = r.randrange(len(b))
+        b[j:j] = b[i:i + r.randint(1, 256)]
+    elif op == 5:                                # random bytes
+        i = r.randrange(len(b))
+        b[i:i + 16] = r.randbytes(16)
+    else:                                        # a varint-ish big number (protobuf lengths)
+        i = r.randrange(len(b))
+        b[i:i + 1] = bytes([0xFF] * r.randint(1, 9) + [0x01])
+    return bytes(b)
+
+
+# -- ONNX -------------------------------------------------------------------------------------------
+def _mutate_onnx(path: Path, r: random.Random) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+    model = onnx.load(str(path), load_external_data=False)
+    g = model.graph
+    op = r.randrange(12)
+    tensors = list(g.initializer) + [s.values for s in g.sparse_initializer]
+    if op == 0 and tensors:                                          # dims
+        t = r.choice(tensors)
+        if t.dims:
+            t.dims[r.randrange(len(t.dims))] = r.choice(_INTERESTING + [-1, -(2**40)])
+        else:
+            t.dims.append(r.choice(_INTERESTING))
+    elif op == 1 and tensors:                                        # data type
+        r.choice(tensors).data_type = r.choice(list(TensorProto.DataType.values()) + [99, -3])
+    elif op == 2 and tensors:                                        # raw data cut or grown
+        t = r.choice(tensors)
+        if t.HasField("raw_data"):
+            raw = t.raw_data
+            t.raw_data = raw[:r.randrange(len(raw) + 1)] if r.random() < 0.5 else raw + r.randbytes(r.randint(1, 9))
+        else:
+            t.float_data.extend([1.0] * r.randint(1, 5))
+    elif op == 3 and g.initializer:                                  # external data
+        t = r.choice(list(g.initializer))
+        t.ClearField("raw_data")
+        t.data_location = TensorProto.EXTERNAL
+        loc = r.choice(["../../etc/passwd", "/etc/passwd", "missing.bin", path.name, "", "a:b", "sub/../x.bin"])
+        t.external_data.add(key="location", value=loc)
+        t.external_data.add(key="offset", value=str(r.choice([0, 8, -8, 10**12])))
+        t.external_data.add(key="length", value=r.choice([str(n) for n in (0, 4, 24, 10**9)] + ["x"]))
+    elif op == 4 and g.node:                                         # op type
+        r.choice(list(g.node)).op_type = r.choice(["Conv", "LSTM", "MatMul", "Gemm", "Add", "Relu", "Identity",
+                                                   "ArgMax", "Softmax", "Sub", "Concat", "Constant", "Bogus", ""])
+    elif op == 5 and g.node:                                         # rewire an input
+        n = r.choice(list(g.node))
+        names = [i.name for i in g.input] + [t.name for t in g.initializer] + [o for m in g.node for o in m.output]
+        if n.input:
+            n.input[r.randrange(len(n.input))] = r.choice(names + ["", "nowhere"])
+        else:
+            n.input.append(r.choice(names))
+    elif op == 6 and g.node:                                         # attributes
+        n = r.choice(list(g.node))
+        name = r.choice(["transA", "transB", "alpha", "beta", "axis", "to", "value"])
+        n.attribute.append(helper.make_attribute(name, r.choice([0, 1, 2, -1, 1e30, float("nan"), "s"])))
+    elif op == 7 and g.sparse_initializer:                           # sparse dims / indices
+        s = r.choice(list(g.sparse_initializer))
+        if r.random() < 0.5 and s.dims:
+            s.dims[r.randrange(len(s.dims))] = r.choice(_INTERESTING)
+        else:
+            idx = s.indices
+            idx.ClearField("raw_data")
+            n = r.randint(0, 6)
+            idx.ClearField("dims")
+            idx.dims.append(n)
+            idx.data_type = TensorProto.INT64
+            idx.int64_data.extend([r.choice(_INTERESTING + [-5]) for _ in range(n)])
+    elif op == 8:                                                    # metadata props
+        key = r.choice(["modgraph.metadata", "modgraph.input_names", "modgraph.unit_names", "modgraph.alphas"])
+        helper.set_model_props(model, {key: r.choice(["{", "[]", "5", "[1, 2]", '["a"]', "null", "[[1]]", '{"a": 1}'])})
+    elif op == 9:                                                    # delete a node or an initializer
+        seq = r.choice([g.node, g.initializer, g.input, g.output])
+        if len(seq):
+            del seq[r.randrange(len(seq))]
+    elif op == 10 and g.node:                                        # duplicate a node (branches, cycles)
+        n = r.choice(list(g.node))
+        g.node.append(n)
+    else:                                                            # graph input shape
+        if g.input:
+            dims = g.input[0].type.tensor_type.shape.dim
+            if dims:
+                dims[r.randrange(len(dims))].dim_value = r.choice(_INTERESTING[1:12])
+    path.write_bytes(model.SerializeToString())
+
+
+# -- HDF5 -------------------------------------------------------------------------------------------
+def _h5_objects(f):
+    import h5py
+    groups, datasets = [f], []
+    f.visititems(lambda name, obj: (datasets if isinstance(obj, h5py.Dataset) else groups).append(obj))
+    return groups, datasets
+
+
+def _json_mutation(text: str, r: random.Random) -> str:
+    try:
+        obj = json.loads(text)
+    except (ValueError, TypeError):
+        return text[: r.randrange(len(text) + 1)]
+    nodes = []
+
+    def walk(o):
+        if isinstance(o, dict):
+            nodes.append(o)
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, list):
+            nodes.append(o)
+            for v in o:
+                walk(v)
+    walk(obj)
+    node = r.choice(nodes)
+    value = r.choice([None, 0, -1, 10**12, "relu", "Conv2D", "BatchNormalization", "Activation", "LeakyReLU",
+                      "ReLU", "gelu", [], {}, "fc0", True, 1.5, [None, 3], {"class_name": "function", "config": "tanh"}])
+    if isinstance(node, dict) and node:
+        key = r.choice(list(node))
+        if r.random() < 0.2:
+            del node[key]
+        else:
+            node[key] = value
+    elif isinstance(node, list) and node:
+        i = r.randrange(len(node))
+        if r.random() < 0.3:
+            node.insert(i, node[i])
+        elif r.random() < 0.3:
+            del node[i]
+        else:
+            node[i] = value
+    return json.dumps(obj)
+
+
+def _mutate_h5_file(f, r: random.Random) -> None:
+    import h5py
+    groups, datasets = _h5_objects(f)
+    op = r.randrange(10)
+    if op == 0 and datasets:                                         # replace a dataset, declared bigger
+        ds = r.choice(datasets)
+        parent, name, shape = ds.parent, ds.name.rsplit("/", 1)[1], ds.shape or (1,)
+        del parent[name]
+        new = tuple(r.choice([0, 1, 2, 7, 30000, 10**6, 10**9]) if r.random() < 0.5 else s for s in shape)
+        kind = r.randrange(4)
+        if kind == 0:
+            parent.create_dataset(name, shape=new, dtype="f4", chunks=True if math_prod(new) else None)
+        elif kind == 1:                                              # compressed, one chunk written
+            d = parent.create_dataset(name, shape=new, dtype="f4", compression="gzip",
+                                      chunks=tuple(max(1, min(s, 512)) for s in new) if math_prod(new) else None)
+            if math_prod(new):
+                d[tuple(slice(0, 1) for _ in new)] = 1.0
+        elif kind == 2:
+            parent.create_dataset(name, shape=new, dtype="f4", maxshape=tuple(None for _ in new),
+                                  chunks=tuple(r.choice([1, 1000, 2**16]) for _ in new))
+        else:
+            parent.create_dataset(name, data=np.zeros(shape, r.choice(["i8", "u1", "f2", "c8", "S3", "?"])))
+    elif op == 1 and datasets:                                       # another ndim or dtype, same data
+        ds = r.choice(datasets)
+        parent, name = ds.parent, ds.name.rsplit("/", 1)[1]
+        data = ds[()]
+        del parent[name]
+        data = np.asarray(data)
+        choice = r.randrange(4)
+        if choice == 0:
+            data = data.reshape(-1, 1) if data.ndim == 1 else data.reshape(-1)
+        elif choice == 1 and data.dtype.kind == "f":
+            data = data.astype(r.choice(["f2", "f8", "i4"]))
+        elif choice == 2 and data.size:
+            data = data.copy()
+            data.flat[r.randrange(data.size)] = r.choice([np.nan, np.inf, -1, 10**9]) if data.dtype.kind in "fi" else data.flat[0]
+        elif choice == 3:
+            data = data[: r.randrange(max(1, len(data)))] if data.ndim else data
+        parent.create_dataset(name, data=data)
+    elif op == 2 and datasets:                                       # external storage
+        ds = r.choice(datasets)
+        parent, name, shape = ds.parent, ds.name.rsplit("/", 1)[1], ds.shape or (1,)
+        del parent[name]
+        parent.create_dataset(name, shape=shape, dtype="f4", external=[("/etc/hostname", 0, h5py.h5f.UNLIMITED)])
+    elif op in (3, 4):                                               # an attribute
+        obj = r.choice(groups + datasets)
+        keys = list(obj.attrs)
+        if keys and r.random() < 0.8:
+            key = r.choice(keys)
+            value = obj.attrs[key]
+            if isinstance(value, (str, bytes)) and r.random() < 0.7:
+                text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+                obj.attrs[key] = _json_mutation(text, r)
+            else:
+                obj.attrs[key] = r.choice([np.int64(10**12), np.array([2, 10**9]), "1.0", "2.0", "sigmoid", "gelu",
+                                           np.array([3.5, np.nan]), np.array([], np.int64), "x", np.float64(np.nan),
+                                           np.array(["a", "b"], dtype=h5py.string_dtype()), np.array([-1, 3])])
+        elif keys:
+            del obj.attrs[r.choice(keys)]
+    elif op == 5:                                                    # delete an object
+        victims = [o for o in groups[1:] + datasets]
+        if victims:
+            v = r.choice(victims)
+            del v.parent[v.name.rsplit("/", 1)[1]]
+    elif op == 6 and groups:                                         # a stray object
+        g = r.choice(groups)
+        g.create_group(r.choice(["999", "extra", "vars", "layers", "weight"]) + str(r.randrange(3)))
+    elif op == 7 and datasets:                                       # rename
+        ds = r.choice(datasets)
+        ds.parent.move(ds.name.rsplit("/", 1)[1], r.choice(["0", "1", "kernel:0", "bias", "data", "zz"]))
+    elif op == 8 and len(groups) > 2:                                # soft link loops / to elsewhere
+        g = r.choice(groups[1:])
+        g[r.choice(["loop", "vars", "weight"])] = h5py.SoftLink(r.choice(["/", g.name, "/nowhere"]))
+    else:                                                            # a string dataset where a float was
+        if datasets:
+            ds = r.choice(datasets)
+            parent, name = ds.parent, ds.name.rsplit("/", 1)[1]
+            del parent[name]
+            parent.create_dataset(name, data=["a", "bb"], dtype=h5py.string_dtype())
+
+
+def math_prod(shape) -> int:
+    out = 1
+    for s in shape:
+        out *= int(s)
+    return out
+
+
+def _mutate_h5(path: Path, r: random.Random) -> None:
+    import h5py
+    with h5py.File(path, "a") as f:
+        _mutate_h5_file(f, r)
+
+
+# -- zip archives (.keras, torch) -------------------------------------------------------------------
+def _zip_directory_mutation(data: bytes, r: random.Random) -> bytes:
+    b = bytearray(data)
+    entries = [m.start() for m in re.finditer(rb"PK\x01\x02", bytes(b))]
+    locals_ = [m.start() for m in re.finditer(rb"PK\x03\x04", bytes(b))]
+    if not entries:
+        return _bytes_mutation(data, r)
+    if r.random() < 0.7:
+        e = r.choice(entries)
+        field, width = r.choice([(10, 2), (20, 4), (24, 4), (42, 4), (28, 2)])   # method, sizes, offset, name len
+    else:
+        e = r.choice(locals_) if locals_ else r.choice(entries)
+        field, width = r.choice([(8, 2), (18, 4), (22, 4), (26, 2)])
+    value = r.choice([0, 8, 12, 14, 99, 2**16 - 1, 2**31, 2**32 - 2, 2**32 - 1, r.randrange(1 << (8 * width))])
+    b[e + field:e + field + width] = (value % (1 << (8 * width))).to_bytes(width, "little")
+    return bytes(b)
+
+
+def _mutate_keras(path: Path, r: random.Random) -> None:
+    op = r.randrange(5)
+    if op == 0:
+        path.write_bytes(_zip_directory_mutation(path.read_bytes(), r))
+        return
+    with zipfile.ZipFile(path) as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    if op == 1:                                                      # the model config
+        members["config.json"] = _json_mutation(members["config.json"].decode(), r).encode()
+    elif op == 2:                                                    # the inner weights file
+        import h5py
+        tmp = path.with_suffix(".inner.h5")
+        tmp.write_bytes(members["model.weights.h5"])
+        _mutate_h5(tmp, r)
+        members["model.weights.h5"] = tmp.read_bytes()
+        tmp.unlink()
+        del h5py
+    elif op == 3:                                                    # drop, add or corrupt a member
+        name = r.choice(list(members) + ["extra.bin"])
+        if name in members and r.random() < 0.5:
+            del members[name]
+        else:
+            members[name] = _bytes_mutation(members.get(name, b"x"), r)
+    method = zipfile.ZIP_DEFLATED if op == 4 or r.random() < 0.3 else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", method) as z:
+        for name, payload in members.items():
+            z.writestr(name, payload)
+
+
+def _mutate_torch(path: Path, r: random.Random) -> None:
+    import torch
+    data = path.read_bytes()
+    op = r.randrange(5)
+    if op == 0 and data.startswith(b"PK"):
+        path.write_bytes(_zip_directory_mutation(data, r))
+    elif op == 1 and data.startswith(b"PK"):                         # pickle bytes or a storage record
+        with zipfile.ZipFile(path) as z:
+            members = {i.filename: z.read(i) for i in z.infolist()}
+        pkl = [n for n in members if n.endswith("data.pkl")]
+        name = pkl[0] if pkl and r.random() < 0.7 else r.choice(list(members))
+        members[name] = _bytes_mutation(members[name], r)
+        method = zipfile.ZIP_DEFLATED if r.random() < 0.2 else zipfile.ZIP_STORED
+        with zipfile.ZipFile(path, "w", method) as z:
+            for n, payload in members.items():
+                z.writestr(n, payload)
+    elif op == 2:                                                    # odd but valid torch contents
+        odd = r.choice([
+            lambda: {"0.weight": torch.ones(3, 2, dtype=r.choice([torch.int64, torch.bool, torch.complex64,
+                                                                   torch.bfloat16, torch.uint8]))},
+            lambda: {"0.weight": torch.ones(3, 2).to_sparse()},
+            lambda: {"0.weight": torch.ones(3, 2)[:, :1].expand(3, 4)},
+            lambda: {"0.weight": torch.empty(0, 3)},
+            lambda: {"0.weight": torch.ones(2, 3), "0.bias": torch.ones(5)},
+            lambda: {"0.weight": torch.ones(2, 3), "1.weight": torch.ones(4, 7)},
+            lambda: {"0.weight": torch.full((2, 3), float("nan"))},
+            lambda: {"a": {"b": {"c.weight": torch.ones(2, 2)}}},
+            lambda: {"state_dict": [torch.ones(2)]},
+            lambda: {"0.weight_orig": torch.ones(2, 3), "0.weight_mask": torch.ones(3, 2)},
+            lambda: {"0.weight": torch.ones(2, 3), "0.running_var": torch.ones(2)},
+            lambda: {1: torch.ones(2, 2)},
+            lambda: {"0.weight": torch.ones(2, 3, 4)},
+            lambda: {"0.weight": torch.ones(1, 10**6)[:, ::10**5]},
+        ])()
+        torch.save(odd, path, _use_new_zipfile_serialization=r.random() < 0.8)
+    else:
+        path.write_bytes(_bytes_mutation(data, r))
+
+
+_MUTATORS = {"onnx": _mutate_onnx, "modgraph-hdf5": _mutate_h5, "keras-h5": _mutate_h5, "keras": _mutate_keras,
+             "torch": _mutate_torch}
+
+
+def mutate(reader: str, seed_path: Path, out: Path, r: random.Random) -> None:
+    """Write one mutant of ``seed_path`` to ``out``: 1-3 mutations, structure-aware or byte-level."""
+    shutil.copyfile(seed_path, out)
+    for _ in range(r.choice([1, 1, 2, 3])):
+        try:
+            if r.random() < 0.75:
+                _MUTATORS[reader](out, r)
+            else:
+                out.write_bytes(_bytes_mutation(out.read_bytes(), r))
+        except Exception:                     # noqa: BLE001 - a mutation the writer libraries refuse
+            out.write_bytes(_bytes_mutation(out.read_bytes(), r))
+
+
+_MASKS = [(re.compile(r"/[^\s:'\"]*"), "PATH"), (re.compile(r"0x[0-9a-f]+"), "HEX"), (re.compile(r"-?\d+(\.\d+)?"), "N")]
+
+
+def signature(kind: str, message: str) -> str:
+    """An outcome with paths and numbers masked (the distinct-outcome key)."""
+    text = message.strip().splitlines()[-1] if kind in FINDING_KINDS and message.strip() else message
+    for pattern, repl in _MASKS:
+        text = pattern.sub(repl, text)
+    return f"{kind}: {text[:240]}"
+
+
+def is_finding(outcome, timeout_s: float) -> bool:
+    return outcome.kind in FINDING_KINDS or "Traceback" in outcome.stderr
+
+
+def fuzz(reader: str, *, seconds: float | None = None, cases: int | None = None, seed: int = 0,
+         cap_bytes: int = 2 * 2**30, timeout_s: float = 10.0, findings: Path | None = None,
+         sandbox: Sandbox | None = None) -> dict:
+    """Run mutants of ``reader``'s seed files until ``seconds`` pass or ``cases`` are done; returns counts."""
+    r = random.Random(f"{reader}:{seed}")
+    work = Path(tempfile.mkdtemp(prefix=f"fuzz-{reader}-"))
+    own = sandbox is None
+    box = sandbox or Sandbox(cap_bytes=cap_bytes, timeout_s=timeout_s)
+    stats = {"reader": reader, "executions": 0, "kinds": {}, "signatures": {}, "findings": [], "max_seconds": 0.0}
+    try:
+        seeds = seed_files(reader, work / "seeds", seed)
+        for path in seeds:                     # the control: every seed file loads
+            o = box.run(path)
+            if o.kind != "ok":
+                raise RuntimeError(f"seed file {path.name} does not load: {o.kind} {o.message[-300:]}")
+        suffix = {"onnx": ".onnx", "keras": ".keras", "torch": ".pt"}.get(reader, ".h5")
+        start = time.perf_counter()
+        while True:
+            if cases is not None and stats["executions"] >= cases:
+                break
+            if seconds is not None and time.perf_counter() - start >= seconds:
+                break
+            case = work / f"case{suffix}"
+            mutate(reader, r.choice(seeds), case, r)
+            o = box.run(case)
+            stats["executions"] += 1
+            stats["kinds"][o.kind] = stats["kinds"].get(o.kind, 0) + 1
+            sig = signature(o.kind, o.message)
+            stats["signatures"][sig] = stats["signatures"].get(sig, 0) + 1
+            stats["max_seconds"] = max(stats["max_seconds"], o.seconds)
+            if is_finding(o, timeout_s):
+                stats["findings"].append({"signature": sig, "message": o.message[-2000:], "stderr": o.stderr[-1000:]})
+                if findings is not None:
+                    findings.mkdir(parents=True, exist_ok=True)
+                    n = len(stats["findings"])
+                    shutil.copyfile(case, findings / f"{reader}-{seed}-{n:03d}{suffix}")
+                    (findings / f"{reader}-{seed}-{n:03d}.txt").write_text(f"{o.kind}\n{o.message}\n{o.stderr}")
+        stats["wall_s"] = time.perf_counter() - start
+    finally:
+        if own:
+            box.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return stats
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=1.0, help="minutes per reader")
+    ap.add_argument("--cases", type=int, default=None, help="stop after this many cases per reader")
+    ap.add_argument("--reader", choices=READERS, action="append", help="fuzz only this reader (repeatable)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cap-mb", type=int, default=2048, help="address-space cap per case (RLIMIT_AS)")
+    ap.add_argument("--timeout", type=float, default=10.0, help="seconds per case before it counts as a hang")
+    ap.add_argument("--findings", type=Path, default=None, help="folder for the inputs of findings")
+    args = ap.parse_args(argv)
+    rows = []
+    with Sandbox(cap_bytes=args.cap_mb * 2**20, timeout_s=args.timeout) as box:
+        for reader in args.reader or READERS:
+            s = fuzz(reader, seconds=None if args.cases else args.minutes * 60, cases=args.cases, seed=args.seed,
+                     timeout_s=args.timeout, findings=args.findings, sandbox=box)
+            rows.append(s)
+            for f in s["findings"][:5]:
+                print(f"  finding [{reader}] {f['signature']}", flush=True)
+    print(f"{'reader':15} {'executions':>10} {'exec/s':>7} {'distinct':>8} {'ok':>6} {'refused':>8} "
+          f"{'findings':>8} {'max s':>6}")
+    for s in rows:
+        k = s["kinds"]
+        print(f"{s['reader']:15} {s['executions']:>10} {s['executions'] / max(s['wall_s'], 1e-9):>7.1f} "
+              f"{len(s['signatures']):>8} {k.get('ok', 0):>6} {k.get('refused', 0):>8} {len(s['findings']):>8} "
+              f"{s['max_seconds']:>6.2f}")
+    return 1 if any(s["findings"] for s in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
