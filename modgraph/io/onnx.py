@@ -65,6 +65,7 @@ def read_onnx(path) -> LayeredNetwork:
                           f"unparseable bytes ({type(err).__name__}: {err})") from err
     if not model.HasField("graph") or not len(model.graph.node):
         raise FormatError(path, "ONNX graph", "a graph with nodes", "no graph or no nodes")
+    _check_text(model, path)
     consts = Constants(model.graph, path, None if skeleton is None else skeleton[1])
     indexed = [(i, n) for i, n in enumerate(model.graph.node) if i not in consts.producers]
     _check_acyclic(indexed, path)
@@ -77,6 +78,27 @@ def read_onnx(path) -> LayeredNetwork:
         "input": chain.input_name, "output": chain.output_name, "ignored_head_ops": chain.ignored_heads}}
     return LayeredNetwork(chain.layers(unit_names, alphas), input_names=input_names, metadata=meta,
                           source=str(path), source_format="onnx")
+
+
+def _check_text(model, path) -> None:
+    """Every name the walk compares is text: protobuf hands back ``bytes`` for a string field that
+    is not valid UTF-8 (found by fuzzing: a traceback when compared with a ``str``)."""
+    g = model.graph
+    fields = [("metadata_props", [v for p in model.metadata_props for v in (p.key, p.value)]),
+              ("graph inputs", [v.name for v in g.input]), ("graph outputs", [v.name for v in g.output]),
+              ("initializers", [t.name for t in g.initializer]),
+              ("external_data", [v for t in list(g.initializer) + [s.values for s in g.sparse_initializer]
+                                 + [s.indices for s in g.sparse_initializer]
+                                 for e in t.external_data for v in (e.key, e.value)]),
+              ("sparse initializers", [s.values.name for s in g.sparse_initializer]
+               + [s.indices.name for s in g.sparse_initializer])]
+    for k, node in enumerate(g.node):
+        fields.append((f"node #{k}", [node.name, node.op_type, node.domain, *node.input, *node.output,
+                                      *(a.name for a in node.attribute)]))
+    for where, values in fields:
+        bad = [v for v in values if not isinstance(v, str)]
+        if bad:
+            raise FormatError(path, where, "names that are valid UTF-8 text", f"bytes {bad[0][:40]!r}")
 
 
 def _node_place(node, index: int | None = None) -> str:
