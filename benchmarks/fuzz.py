@@ -56,6 +56,16 @@ def _net(rng: np.random.Generator, widths=(5, 4, 3), density=0.6, activations=("
     return LayeredNetwork(layers, input_names=[f"x{j}" for j in range(widths[0])], metadata={"seed": 1})
 
 
+def _dag(rng: np.random.Generator):
+    from modgraph.dag_builder import DagBuilder
+    b = DagBuilder()
+    x = b.input("x", channels=1, spatial=(4, 4))
+    c = b.activation(b.conv("c", x, rng.normal(size=(2, 1, 2, 2)), rng.normal(size=2)), "relu")
+    d = b.conv("d", c, rng.normal(size=(2, 2, 1, 1)))
+    y = b.activation(b.add("skip", [c, d]), "tanh")
+    return b.build(outputs=[y])
+
+
 # -- seed files ---------------------------------------------------------------------------------------
 def _keras_config(widths, activations, functional=False):
     layers = [{"class_name": "InputLayer", "config": {"name": "input", "batch_shape": [None, widths[0]]}}]
@@ -127,7 +137,8 @@ def seed_files(reader: str, folder: Path, seed: int = 0) -> list[Path]:
     if reader == "modgraph-hdf5":
         save(_net(rng), folder / "net.h5")
         save(_net(rng, (7, 5, 5, 2), 0.4, ("elu", "relu", "softmax")), folder / "deep.h5")
-        return [folder / "net.h5", folder / "deep.h5"]
+        save(_dag(rng), folder / "dag.h5")                        # format 2.0: a DAG with a conv and a skip
+        return [folder / "net.h5", folder / "deep.h5", folder / "dag.h5"]
     if reader == "keras-h5":
         _keras_h5(folder / "k3.h5", rng, keras3=True)
         _keras_h5(folder / "k2.h5", rng, keras3=False)

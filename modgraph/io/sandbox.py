@@ -104,7 +104,9 @@ def _child(path: str, out_fd: int, err_file) -> None:
         from modgraph.io import load
         try:
             net = load(path)
-            result = {"kind": "ok", "message": f"widths {list(net.widths)}"}
+            widths = getattr(net, "widths", None)          # a LayeredNetwork; a DagNetwork has no widths
+            result = {"kind": "ok", "message": f"widths {list(widths)}" if widths is not None
+                      else f"a {type(net).__name__}"}
         except FormatError as err:
             result = {"kind": "refused", "message": str(err)}
         except MemoryError:
