@@ -8,7 +8,7 @@ import pytest
 from modgraph.io.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[3]
-CASES = 25
+CASES = 15
 
 
 @pytest.fixture(scope="module")
