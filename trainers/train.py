@@ -4,7 +4,10 @@ Every network of the stack is trained independently but in the same batched step
 its own shuffles, its own fresh input noise N(0, σ²) per drawn sample, its own Adam
 moments (a fresh Adam for every call), its own best-epoch checkpoint. After each epoch the
 clean table is evaluated; a network's checkpoint is replaced when its accuracy rises, or
-when accuracy does not fall and the loss does not rise.
+when accuracy does not fall and the loss does not rise. When one batch covers the whole table
+the authors' validation loss is infinite (their loader's loss sum is divided by the last batch
+index, 0), so their code keeps the latest epoch with the best accuracy and the loss plays no
+part; :func:`train` does the same in that case (:func:`keep_epoch`).
 
 Examples
 --------
@@ -24,7 +27,7 @@ import torch
 
 from trainers.model import MaskedMLP
 
-__all__ = ["TrainConfig", "train", "evaluate", "bce", "loss_gradient", "adam_step"]
+__all__ = ["TrainConfig", "train", "evaluate", "bce", "loss_gradient", "adam_step", "keep_epoch"]
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,22 @@ def evaluate(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, log_eps: float = 
     return correct, bce(logits, y, log_eps).mean(dim=(1, 2))
 
 
+def keep_epoch(acc, loss, best_acc, best_loss, *, one_batch: bool):
+    """Which networks replace their checkpoint by this epoch's (a bool tensor (S,)).
+
+    Several batches per epoch: accuracy rises, or does not fall while the loss does not rise
+    (spec §3). One batch per epoch (batch size ≥ rows): accuracy does not fall, so the latest
+    epoch with the best accuracy is kept, as in the authors' ``train_network``, whose
+    validation loss is infinite then and whose rule falls back to ``acc >= acc_max``.
+    """
+    if one_batch:
+        return acc >= best_acc
+    return (acc > best_acc) | ((acc >= best_acc) & (loss <= best_loss))
+
+
 @torch.no_grad()
 def train(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, *, seed: int):
-    """Train every network of ``net`` in place; keep each one's best epoch.
+    """Train every network of ``net`` in place; keep each one's best epoch (rule: :func:`keep_epoch`).
 
     Returns
     -------
@@ -72,6 +88,7 @@ def train(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
     g = torch.Generator().manual_seed(int(seed))
     n_stack, n_rows = net.n_stack, x.shape[0]
     batch = min(int(config.batch_size), n_rows)
+    one_batch = batch == n_rows
     theta, mask = net.theta, net.mask
     m1, m2 = torch.zeros_like(theta), torch.zeros_like(theta)
     best = theta.clone()
@@ -88,7 +105,7 @@ def train(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
             step += 1
             adam_step(theta, grad.mul_(mask), m1, m2, step, config)
         acc, val = evaluate(net, x, y, config.log_eps)
-        better = (acc > best_acc) | ((acc >= best_acc) & (val <= best_loss))
+        better = keep_epoch(acc, val, best_acc, best_loss, one_batch=one_batch)
         best = torch.where(better.unsqueeze(1), theta, best)
         best_acc = torch.where(better, acc, best_acc)
         best_loss = torch.where(better, val, best_loss)

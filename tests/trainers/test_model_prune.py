@@ -109,6 +109,31 @@ def test_best_epoch_is_returned(table):
     assert accs == sorted(accs)                      # the kept accuracy never falls
 
 
+@pytest.mark.parametrize("batch_size, kept", [(16, 4), (8, 1), (64, 4)])
+def test_epoch_choice_one_batch_keeps_the_latest_best_accuracy(table, monkeypatch, batch_size, kept):
+    """Scripted clean-table scores per epoch: accuracy 0.5, 1, 1, 0.75, 1 with losses .3 .1 .2 .1 .4.
+
+    Two batches per epoch (batch 8 of 16 rows): ties in accuracy go to the lower loss, epoch 2
+    (index 1). One batch per epoch (batch >= 16 rows): the authors' validation loss is infinite,
+    so the latest epoch with the best accuracy is kept, epoch 5 (index 4), loss 0.4 included."""
+    import trainers.train as tt
+    x, y = table
+    script = iter([(0.5, 0.3), (1.0, 0.1), (1.0, 0.2), (0.75, 0.1), (1.0, 0.4)])
+    seen = []
+
+    def scripted(net, x_, y_, log_eps=1e-7):
+        seen.append(net.theta.clone())
+        a, l = next(script)
+        return torch.tensor([a], dtype=torch.float64), torch.tensor([l])
+
+    monkeypatch.setattr(tt, "evaluate", scripted)
+    net = MaskedMLP([4, 8, 4], seed=0)
+    acc, loss = tt.train(net, x, y, TrainConfig(lr=0.05, epochs=5, batch_size=batch_size), seed=0)
+    assert len(seen) == 5 and all(not torch.equal(seen[i], seen[i + 1]) for i in range(4))
+    assert torch.equal(net.theta, seen[kept] * net.mask)
+    assert (float(acc[0]), float(loss[0])) == (1.0, pytest.approx([0.1, 0.4][kept == 4]))
+
+
 def test_percentile_matches_numpy_linear():
     v = torch.rand(5, 37, generator=torch.Generator().manual_seed(2))
     q = torch.tensor([0.0, 12.5, 50.0, 97.3, 100.0])
