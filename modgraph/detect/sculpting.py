@@ -5,9 +5,11 @@ arXiv 2305.18402), exactly as in ``specs/neural-sculpting.md`` §5.
 2. Describe each unit by its *reachability* vector: which units of the later layers it reaches
    along directed paths.
 3. Cluster each non-output layer: average-linkage agglomerative clustering with cosine distance
-   (one scipy dendrogram per layer; ``AGGLO(F, k)`` undoes its last k−1 merges, never a height
-   cut), k chosen by minimising the distance-modularity Q_D (ties to the larger k), overridden by
-   the clusterability test when Q_D is unconvincing. Every output is its own cluster.
+   (one scipy dendrogram per layer, built as scikit-learn's ``AgglomerativeClustering`` builds
+   it, from ``pdist`` cosine distances, so tied merges go in the same order; ``AGGLO(F, k)``
+   undoes its last k−1 merges, never a height cut), k chosen by minimising the
+   distance-modularity Q_D (rounded to 8 decimals as the authors do; ties to the larger k),
+   overridden by the clusterability test (the authors' arithmetic) when Q_D is unconvincing. Every output is its own cluster.
 4. Merge clusters bottom-up into modules: a cluster joins the module below that supplies more
    than θ of its incoming edges and sends it more than θ of its outgoing edges (outputs need only
    the first).
@@ -33,15 +35,15 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.cluster.hierarchy import linkage
-from scipy.spatial.distance import squareform
+from scipy.spatial.distance import pdist, squareform
 
 from modgraph.detect._registry import register
 from modgraph.detect._common import check_seed, prepare, spread
 from modgraph.graph import UnitGraph
 from modgraph.partition import Partition
 
-__all__ = ["sculpting", "PRESETS", "cosine_distances", "agglo", "qd_sweep", "clusterability_test",
-           "cluster_layer", "merge_clusters"]
+__all__ = ["sculpting", "PRESETS", "cosine_distances", "cluster_tree", "agglo", "qd_sweep",
+           "clusterability_test", "cluster_layer", "merge_clusters"]
 
 #: preset name -> (theta, mm) of spec §5.5
 PRESETS = {"boolean": (0.9, 0.2), "mnist": (0.6, 0.3)}
@@ -59,17 +61,20 @@ def reach_features(g: UnitGraph, l: int) -> np.ndarray:
 
 
 def cosine_distances(features: np.ndarray) -> np.ndarray:
-    """Square cosine-distance matrix of non-zero rows, rounded to 12 decimals.
+    """Condensed cosine distances of the rows (``scipy.spatial.distance.pdist``, float64).
 
-    One matrix product (BLAS) instead of ``pdist`` pair by pair; rounding makes equal distances
-    exactly equal (binary features tie often) and identical rows exactly 0.
+    These are exactly the distances scikit-learn's ``AgglomerativeClustering(metric="cosine",
+    linkage="average")`` builds its tree from (it calls ``scipy.cluster.hierarchy.linkage(X,
+    "average", metric="cosine")``, which calls ``pdist``), and those the authors' Q_D uses, so
+    merges at near-ties happen in the same order. Identical rows can be 1e-16 apart, not 0.
     """
-    x = features.astype(np.float64)
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    sim = (x @ x.T) / np.outer(norms, norms)
-    dist = np.round(1.0 - (sim + sim.T) / 2, 12)
-    np.fill_diagonal(dist, 0.0)
-    return np.clip(dist, 0.0, 2.0)
+    return pdist(features.astype(np.float64), metric="cosine")
+
+
+def cluster_tree(dist: np.ndarray) -> np.ndarray:
+    """scipy linkage of condensed distances, average linkage: the tree of
+    ``AgglomerativeClustering(metric="cosine", linkage="average")`` (same merges, same order)."""
+    return linkage(dist, method="average")
 
 
 def agglo(tree: np.ndarray, n: int, k: int) -> np.ndarray:
@@ -107,15 +112,18 @@ def qd_sweep(tree: np.ndarray, dist: np.ndarray) -> np.ndarray:
 
 
 def _overlap_z(ti: np.ndarray, tj: np.ndarray, n_targets: int):
+    """k_i, k_j, k_ij, expected overlap e and σ, in the authors' arithmetic: x = k_i·k_j/N²,
+    e = N·x (not k_i·k_j/N: at an exact tie 14.000000000000002 vs 14.0 flips the test)."""
     ki, kj, kij = int(ti.sum()), int(tj.sum()), int((ti & tj).sum())
-    e = ki * kj / n_targets
     x = ki * kj / n_targets ** 2
-    sigma = np.sqrt(n_targets * x * (1 - x))
+    e = n_targets * x
+    sigma = np.sqrt(n_targets * x * (1.0 - x))
     return ki, kj, kij, e, sigma
 
 
 def _z(num: float, sigma: float) -> float:
-    return np.inf if sigma == 0 else num / sigma
+    """The z score; with σ = 0 the authors keep the plain difference."""
+    return num if sigma == 0 else num / sigma
 
 
 def clusterability_test(features: np.ndarray, tree: np.ndarray, n_targets: int):
@@ -143,16 +151,19 @@ def cluster_layer(features: np.ndarray, n_targets: int, mm: float) -> tuple[np.n
     n = features.shape[0]
     if n == 1:
         return np.zeros(1, dtype=np.int64), {"n": 1, "k": 1, "by": "single unit"}
-    dist = cosine_distances(features)
-    if not dist.any():
+    if (features == features[0]).all():
         return np.zeros(n, dtype=np.int64), {"n": n, "k": 1, "by": "identical features"}
-    tree = linkage(squareform(dist, checks=False), method="average")
+    cond = cosine_distances(features)
+    tree = cluster_tree(cond)
+    dist = squareform(cond)
     qmin = None
     k = 2
     if n > 2:
-        qd = qd_sweep(tree, dist)[2:n]                    # k = 2 .. n-1
+        # k = 2 .. n-1; rounded to 8 decimals as the authors' modularity_metric rounds it: their
+        # k choice compares rounded values, equal ones are ties and go to the larger k
+        qd = np.round(qd_sweep(tree, dist)[2:n], 8)
         qmin = float(np.min(qd))
-        k = 2 + int(np.flatnonzero(qd <= qmin + 1e-12)[-1])   # ties go to the larger k
+        k = 2 + int(np.flatnonzero(qd == qmin)[-1])
     test = clusterability_test(features, tree, n_targets)
     by = "qd"
     if (k == 2 or k == n - 1 or qmin is None or qmin > -mm) and test is not None:
