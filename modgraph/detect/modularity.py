@@ -31,30 +31,50 @@ from modgraph.detect._common import check_seed, prepare, spread
 from modgraph.graph import UnitGraph
 from modgraph.partition import Partition, canonical_labels
 
-__all__ = ["modularity", "leiden"]
+__all__ = ["modularity", "leiden", "LEIDEN_MAX_PASSES"]
+
+
+#: Leiden passes per run at most: each pass continues from the last one's partition, and a run
+#: ends as soon as a pass leaves the partition unchanged (usually after 2-3 passes)
+LEIDEN_MAX_PASSES = 100
 
 
 def leiden(n_vertices: int, src, dst, weight=None, *, seed: int, resolution: float = 1.0,
-           n_restarts: int = 3) -> tuple[np.ndarray, float]:
+           n_restarts: int = 3, max_passes: int = LEIDEN_MAX_PASSES) -> tuple[np.ndarray, float]:
     """Leiden modularity maximisation on an undirected (multi)graph given by edge arrays.
 
     Self-loops are allowed (a block graph's internal edges). Returns canonical labels and
     igraph's modularity of the best of ``n_restarts`` runs (run ``r`` draws from
     ``random.Random((seed, r))``; Python's global RNG is left untouched).
+
+    Each run is a loop of single Leiden passes (``n_iterations=1``, continuing from the previous
+    partition) that stops when a pass changes nothing, or after ``max_passes``. igraph 1.0's own
+    "until stable" mode (``n_iterations=-1``) never returns on some graphs, e.g. a weighted path
+    of 6 vertices (``tests/modgraph/detect/test_modularity.py``), although one pass there already
+    gives a partition that the next pass leaves unchanged.
     """
     if n_restarts < 1:
         raise ValueError(f"n_restarts must be >= 1, got {n_restarts}")
+    if max_passes < 1:
+        raise ValueError(f"max_passes must be >= 1, got {max_passes}")
     g = ig.Graph(n=int(n_vertices), edges=np.column_stack([src, dst]).tolist(), directed=False)
     w = None if weight is None else np.asarray(weight, dtype=np.float64).tolist()
     best, best_q = None, -np.inf
     try:
         for r in range(n_restarts):
             ig.set_random_number_generator(random.Random(f"{seed}-{r}"))
-            found = g.community_leiden(objective_function="modularity", weights=w, resolution=resolution,
-                                       n_iterations=-1)
-            q = g.modularity(found.membership, weights=w, resolution=resolution)
+            membership = None
+            for _ in range(max_passes):
+                found = g.community_leiden(objective_function="modularity", weights=w, resolution=resolution,
+                                           n_iterations=1, initial_membership=membership)
+                same = membership is not None and np.array_equal(canonical_labels(found.membership),
+                                                                  canonical_labels(membership))
+                membership = found.membership
+                if same:
+                    break
+            q = g.modularity(membership, weights=w, resolution=resolution)
             if q > best_q + 1e-12:
-                best, best_q = found.membership, q
+                best, best_q = membership, q
     finally:
         ig.set_random_number_generator(random)
     return canonical_labels(best), float(best_q)

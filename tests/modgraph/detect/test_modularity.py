@@ -40,6 +40,50 @@ def test_leiden_leaves_pythons_random_alone_and_restarts_keep_the_best():
     assert q >= max(singles) - 1e-12 and singles == sorted(singles)
 
 
+#: a weighted path 0-1-2-3-4-5 on which igraph 1.0's community_leiden(n_iterations=-1) never
+#: returns with the RNG of leiden(seed=1)'s first run, random.Random("1-0") (found by a search
+#: over random weights; the block graph of one layer per block is such a path)
+HANGING_PATH = [1.8215445235810408, 1.4094377000402338, 0.7806649478388464, 0.14308002437767328,
+                0.28939811550298494]
+
+
+def _all_partitions(items):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _all_partitions(rest):
+        for i in range(len(part)):
+            yield part[:i] + [[first] + part[i]] + part[i + 1:]
+        yield [[first]] + part
+
+
+def test_leiden_returns_on_the_weighted_path_where_igraphs_until_stable_mode_hangs():
+    """Run in a subprocess with a time limit: before issue 15 leiden() called n_iterations=-1
+    and this never returned (modularity, sbm and nested-sbm all go through leiden())."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json; from modgraph.detect.modularity import leiden; "
+            f"l, q = leiden(6, [0, 1, 2, 3, 4], [1, 2, 3, 4, 5], {HANGING_PATH!r}, seed=1); "
+            "print(json.dumps([l.tolist(), q]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    labels, q = json.loads(done.stdout)
+    G = nx.Graph()
+    G.add_weighted_edges_from((i, i + 1, w) for i, w in enumerate(HANGING_PATH))
+    best = max(nx.community.modularity(G, p, weight="weight") for p in _all_partitions(list(range(6))))
+    communities = [{v for v in range(6) if labels[v] == c} for c in set(labels)]
+    assert q == pytest.approx(nx.community.modularity(G, communities, weight="weight"), abs=1e-12)
+    assert q == pytest.approx(best, abs=1e-12)                 # the optimum over all 203 partitions
+
+
+def test_leiden_pass_cap_is_checked():
+    with pytest.raises(ValueError, match="max_passes must be >= 1, got 0"):
+        leiden(2, [0], [1], seed=0, max_passes=0)
+
+
 def test_block_graph_modularity_equals_the_unit_partitions():
     """Modularity of a coarsening of blocks = modularity of the block graph (the merge step)."""
     g, truth = planted_layered_graph(n_layers=3, layer_width=20, n_modules=2, ratio=5.0, mean_degree=8, seed=4)
