@@ -22,7 +22,9 @@ Everything graph-tool specific lives here, so the rest of modgraph sees numpy ar
 graph-tool 2.45 facts absorbed here (see ``ecosystem-facts.md`` §3): real weights go in
 ``recs`` (``eweight`` is cast to int), ``real-exponential`` needs |w|; one ``minimize_*`` call is
 not reproducible even with a fixed seed, so determinism comes from restarts + greedy refinement;
-a description length can come back NaN, so every fit is checked with ``isfinite``.
+a description length can come back NaN, so every fit is checked with ``isfinite``: a sweep that
+turns it NaN is undone (the state before it is kept) and, while no restart is finite, up to
+``EXTRA_RESTARTS`` × ``n_restarts`` restarts run.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from modgraph.errors import ModgraphError
 from modgraph.partition import canonical_labels
 
 __all__ = ["to_graph_tool", "seed_all", "restart_seeds", "fit_blockmodel", "multilevel_args", "modularity",
-           "modularity_state", "compact_levels"]
+           "modularity_state", "compact_levels", "EXTRA_RESTARTS"]
 
 
 def to_graph_tool(n_vertices: int, src, dst, weight=None, *, layer=None):
@@ -128,6 +130,36 @@ def _refine(state, n_sweeps: int) -> float:
     return dl
 
 
+#: restarts of fit_blockmodel at most, as a multiple of n_restarts, while no fit is finite
+EXTRA_RESTARTS = 4
+
+
+def _refine_levels(state, n_sweeps: int, nested: bool):
+    """:func:`_refine` for a block state, keeping the last state with a finite description length.
+
+    Returns ``(levels, dl)`` of the state after the last sweep, as :func:`_refine` leaves it, except
+    when a sweep makes the description length non-finite: then the levels and DL from before that
+    sweep (graph-tool 2.45's ``multiflip_mcmc_sweep`` on a ``NestedBlockState`` with layer
+    constraints turns the entropy NaN on tiny graphs, e.g. every condensed [4,1,4] net, from a
+    finite start). ``(None, nan)`` when no state along the way was finite.
+    """
+    def snapshot():
+        return compact_levels(state.get_bs() if nested else [state.get_blocks().a])
+
+    dl = state.entropy()
+    kept = (snapshot(), dl) if np.isfinite(dl) else (None, np.nan)
+    for _ in range(n_sweeps):
+        state.multiflip_mcmc_sweep(beta=np.inf, niter=10)
+        new = state.entropy()
+        if not np.isfinite(new):
+            return kept
+        kept = (snapshot(), new)
+        if not new < dl - 1e-9:
+            return kept
+        dl = new
+    return kept
+
+
 def _same_fit(levels, dl, best, best_dl) -> bool:
     """Same description length (to 1e-9 relative) and the same level-0 partition up to labels."""
     if abs(dl - best_dl) > 1e-9 * max(1.0, abs(best_dl)):
@@ -182,22 +214,25 @@ def fit_blockmodel(g, *, nested: bool, seed: int, weighted: bool = False, pclabe
     minimize = gt.minimize_nested_blockmodel_dl if nested else gt.minimize_blockmodel_dl
     multilevel = multilevel_args(multilevel_sweeps)
     best, best_dl = None, np.inf
-    for s in restart_seeds(seed, n_restarts):
+    seeds = restart_seeds(seed, EXTRA_RESTARTS * n_restarts)
+    for i, s in enumerate(seeds):
+        if i >= n_restarts and best is not None:
+            break                            # the extra restarts only run while nothing is finite
         seed_all(s)
         state = minimize(g, state_args=args, multilevel_mcmc_args=multilevel)
-        dl = _refine(state, n_sweeps)
-        if not np.isfinite(dl):
-            continue
-        levels = compact_levels(state.get_bs() if nested else [state.get_blocks().a])
+        levels, dl = _refine_levels(state, n_sweeps, nested)
         del state
+        if levels is None:
+            continue
         if best is not None and _same_fit(levels, dl, best, best_dl):
             break                            # two starts reached the same optimum: stop early
         if dl < best_dl - 1e-9:
             best, best_dl = levels, dl
     if best is None:
-        raise ModgraphError(f"every one of the {n_restarts} block-model fits returned a non-finite description "
-                            f"length (graph-tool 2.45 does this for the nested SBM with real weights and layer "
-                            f"constraints); fit with weighted=False or method='sbm'")
+        what = ("nested" if nested else "flat") + " SBM" + (" with real weights" if weighted else " (unweighted)") \
+            + (" and layer constraints" if pclabel is not None else "")
+        raise ModgraphError(f"every one of {len(seeds)} fits of the {what} on a graph of {g.num_vertices()} vertices and "
+                            f"{g.num_edges()} edges returned a non-finite description length (graph-tool 2.45)")
     return best, float(best_dl)
 
 

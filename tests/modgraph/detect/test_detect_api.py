@@ -112,6 +112,69 @@ def test_one_refinement_loop_stops_when_the_entropy_stops_falling(values, sweeps
     assert np.isnan(got) if result == "nan" else got == result
 
 
+class _Levels(_Entropies):
+    """The stand-in with block labels: after sweep i the level-0 blocks are ``[0] * i + [1] * (3 - i)``."""
+
+    def get_bs(self):
+        b = np.array([0] * self.sweeps + [1] * (3 - self.sweeps))
+        return [b, np.zeros(2, dtype=np.int64)]
+
+    def get_blocks(self):
+        return type("Prop", (), {"a": self.get_bs()[0]})()
+
+
+@pytest.mark.parametrize("values, sweeps, dl, level0", [
+    ([5.0, 4.0, float("nan"), 1.0], 2, 4.0, [0, 1, 1]),   # the NaN sweep is undone: the state after sweep 1
+    ([float("nan"), 3.0, 3.0], 1, 3.0, [0, 1, 1]),        # a NaN start that a sweep makes finite
+    ([5.0, 4.0, 4.0], 2, 4.0, [0, 0, 1]),                  # no NaN: as _refine, the state after the last sweep
+])
+def test_block_model_refinement_keeps_the_last_finite_state(values, sweeps, dl, level0):
+    state = _Levels(values)
+    levels, got = _gt._refine_levels(state, 3, nested=True)
+    assert state.sweeps == sweeps and got == dl and levels[0].tolist() == level0
+    never = _gt._refine_levels(_Levels([float("nan")] * 4), 3, nested=False)
+    assert never[0] is None and np.isnan(never[1])
+
+
+def _tiny(masks):
+    return build_unit_graph(LayeredNetwork([Layer.from_dense(m * 1.0, mask=m) for m in masks]))
+
+
+TINY = {   # 1-hidden-layer nets like the sculpted [4,1,4] exemplars; each failed for nested-sbm before issue 15
+    "[3,1,4] (x4 dead)": [np.array([[1, 1, 1, 0]], bool), np.ones((4, 1), bool)],
+    "[4,2,4] complete": [np.ones((2, 4), bool), np.ones((4, 2), bool)],
+    "[2,2,3] complete": [np.ones((2, 2), bool), np.ones((3, 2), bool)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("method", ["nested-sbm", "sbm"])
+def test_block_models_give_every_tiny_network_a_partition(name, method):
+    """graph-tool 2.45's nested SBM with layer constraints goes NaN on these after a sweep; the
+    last finite state is kept (and more restarts run while none is finite)."""
+    g = _tiny(TINY[name])
+    for seed in range(4):
+        p = detect(g, method=method, seed=seed)
+        alive = condense(g).original_id
+        assert np.isfinite(p.stats["description_length"]) and (p.labels[alive] >= 0).all()
+        assert p.n_modules == 1                            # one function: one module
+
+
+def test_a_fit_that_never_turns_finite_names_what_was_fitted(monkeypatch):
+    class Never:
+        def entropy(self):
+            return float("nan")
+
+        def multiflip_mcmc_sweep(self, **_):
+            pass
+
+    monkeypatch.setattr(_gt.gt, "minimize_nested_blockmodel_dl", lambda g, **_: Never())
+    g = _gt.to_graph_tool(3, [0, 1], [1, 2])
+    with pytest.raises(_gt.ModgraphError, match=r"every one of 12 fits of the nested SBM \(unweighted\) and layer "
+                                                 r"constraints on a graph of 3 vertices and 2 edges"):
+        _gt.fit_blockmodel(g, nested=True, seed=0, pclabel=[0, 1, 2])
+
+
 def test_nested_sbm_hierarchy_levels_partition_the_level_below():
     g, truth = planted_layered_graph(n_layers=3, layer_width=40, n_modules=2, ratio=10.0, mean_degree=16,
                                      weights="sign", seed=2)
