@@ -28,7 +28,7 @@ def run_demo(out, *, task_name: str = "both", hidden=(24, 24), seed: int = 0, me
     widths = [task.n_inputs, *hidden, task.n_outputs]
     print(f"modgraph demo — task {task.id} ({task.name}): {task.spec.get('description', '')}")
     print(f"1. train and sculpt {widths}, seed {seed}, full (Pu, Pe) grid (Neural Sculpting §4)")
-    cfg = SculptConfig(train=task_train_config(task, hidden))
+    cfg = SculptConfig(train=task_train_config(task, hidden, seed=seed))
     x, y = task.truth_table()
     result = sculpt_grid(x, y, widths, config=cfg, seed=seed, progress=True)
     record = {"command": "demo", "task": task.id, "task_name": task.name, "hidden": list(hidden),

@@ -34,7 +34,7 @@ def sculpt_cells(cells, cache, *, grid: bool = True, progress: bool = True) -> l
         if not path.exists():
             task = load_task(name)
             widths = [task.n_inputs, *hidden, task.n_outputs]
-            cfg = SculptConfig(train=task_train_config(task, hidden),
+            cfg = SculptConfig(train=task_train_config(task, hidden, seed=seed),
                                unit_steps=PU_GRID if grid else (10.0,), edge_steps=PE_GRID if grid else (0.5,))
             x, y = task.truth_table()
             res = sculpt_grid(x, y, widths, config=cfg, seed=seed)

@@ -180,3 +180,59 @@ def test_reused_trains_with_the_authors_per_run_settings():
     assert task_train_config(task, [48, 48], epochs=7, batch_size=4).epochs == 7
     # a task without width entries is unchanged by the widths
     assert task_train_config(load_task("[4,2,4]"), [48, 48, 48]).epochs == 20
+
+
+def test_published_runs_train_with_the_authors_settings_and_others_with_the_default(tmp_path):
+    """Issue 15: every row of data/neural-sculpting-runs.csv (1,444 published runs) picks its own
+    lr / batch / epochs; an unpublished seed of a published cell, or a task outside the published
+    set, does not."""
+    import csv
+
+    from trainers.config import DEFAULTS, RUNS_CSV, published_run, task_train_config
+
+    rows = list(csv.DictReader(open(RUNS_CSV, newline="")))
+    assert len(rows) == 1444
+    tasks = {}
+    for r in rows:
+        task = tasks.setdefault(r["project_task"], load_task(r["project_task"]))
+        hidden = [int(r["width"])] * int(r["hidden_layers"])
+        c = task_train_config(task, hidden, seed=int(r["seed"]))
+        assert (c.lr, c.batch_size, c.epochs) == (float(r["lr"]), int(r["batch_size"]), int(r["epochs"])), r
+    # one published run by hand: hierarchy u = 2 at 3 hidden layers of 36, seed 1 (CSV: 0.05, 32, 40)
+    c = task_train_config(load_task("hierarchy-u2"), [36, 36, 36], seed=1)
+    row = next(r for r in rows if (r["project_task"], r["hidden_layers"], r["width"], r["seed"])
+               == ("hierarchy-u2", "3", "36", "1"))
+    assert (c.lr, c.batch_size, c.epochs) == (float(row["lr"]), int(row["batch_size"]), int(row["epochs"]))
+    # seed 3 was not published: the task's block (hierarchy-u2 has none for lr/batch/epochs -> defaults)
+    assert published_run(load_task("hierarchy-u2"), [36, 36, 36], seed=3) is None
+    c = task_train_config(load_task("hierarchy-u2"), [36, 36, 36], seed=3)
+    assert (c.lr, c.batch_size, c.epochs) == (DEFAULTS["lr"], DEFAULTS["batch_size"], DEFAULTS["epochs"])
+    # a task outside the published set, without a training block: the defaults for every seed
+    spec = json.loads((TASK_DIR / "none.json").read_text())
+    spec.pop("training", None)
+    spec["name"], spec["id"], spec["aliases"] = "my-task", "[4,1,4]x", []
+    (tmp_path / "my.json").write_text(json.dumps(spec))
+    mine = read_task(tmp_path / "my.json")
+    for seed in (0, 1, None):
+        c = task_train_config(mine, [24], seed=seed)
+        assert (c.lr, c.batch_size, c.epochs) == (0.05, 32, 15)
+    # overrides still win over the published settings
+    assert task_train_config(load_task("reuse-u4"), [24, 24], seed=0, epochs=7).epochs == 7
+
+
+@pytest.mark.parametrize("text, match", [
+    ("family,task\n", r"line 1: expected the header family,task_id,.*found family,task"),
+    (",".join(["family", "task_id", "project_task", "arch", "hidden_layers", "width", "seed", "lr", "batch_size",
+               "epochs"]) + "\nexemplar,x,none,a,1,24,0,0.05,eight,15\n", r"line 2: expected integer hidden_layers"),
+    (",".join(["family", "task_id", "project_task", "arch", "hidden_layers", "width", "seed", "lr", "batch_size",
+               "epochs"]) + "\nexemplar,x,none,a,1,24,0,0.05,8\n", r"line 2: expected 10 fields, found 9"),
+    (",".join(["family", "task_id", "project_task", "arch", "hidden_layers", "width", "seed", "lr", "batch_size",
+               "epochs"]) + "\nexemplar,x,none,a,1,24,0,0.05,0,15\n", r"line 2: expected positive depth"),
+])
+def test_a_bad_runs_csv_is_a_clear_error(tmp_path, text, match):
+    from trainers.config import published_runs
+
+    path = tmp_path / "runs.csv"
+    path.write_text(text)
+    with pytest.raises(FormatError, match=r"runs\.csv: " + match):
+        published_runs(path)
