@@ -14,7 +14,8 @@ Map of the package::
 - :mod:`trainers.sculpt` — ``SculptConfig``, ``search``, ``sculpt_from_dense`` (the search both the Boolean
   and the MNIST pipelines run), ``sculpt_grid``.
 - :mod:`trainers.export` — ``to_network``, ``export_run``.
-- :mod:`trainers.config` — ``task_train_config``: a run's lr / batch / epochs: the authors' own for a published run (``data/neural-sculpting-runs.csv``), else the task's per depth (and width).
+- :mod:`trainers.config` — ``task_train_config``: a run's lr / batch / epochs: the authors' own for a
+  published run (``data/neural-sculpting-runs.csv``), else the task's per depth (and width).
 - :mod:`trainers.cli` — the ``modgraph-train`` command (a registry of subcommands); :mod:`trainers.cli_args`
   what the subcommands share (``UsageError``, option checks).
 - Also: :mod:`trainers.demo` (``make demo``), :mod:`trainers.study` (many sculpted cells),

@@ -41,8 +41,8 @@ def _config(args):
         raise UsageError("--grid runs the spec's full (Pu, Pe) grid; drop --pu/--pe or drop --grid")
     pus = () if args.edge_only else PU_GRID if args.grid else parse_steps(args.pu or "10", "--pu")
     pes = PE_GRID if args.grid else parse_steps(args.pe or "0.5", "--pe")
-    train_cfg = task_train_config(task, hidden, seed=args.seed, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
-                                  weight_decay=args.weight_decay, noise_std=args.noise)
+    train_cfg = task_train_config(task, hidden, seed=args.seed, lr=args.lr, epochs=args.epochs,
+                                  batch_size=args.batch_size, weight_decay=args.weight_decay, noise_std=args.noise)
     cfg = SculptConfig(train=train_cfg, gate=args.gate if args.gate is not None else 1.0, unit_steps=pus,
                        edge_steps=pes, threads=args.threads)
     widths = [task.n_inputs, *hidden, task.n_outputs]

@@ -231,8 +231,9 @@ def fit_blockmodel(g, *, nested: bool, seed: int, weighted: bool = False, pclabe
     if best is None:
         what = ("nested" if nested else "flat") + " SBM" + (" with real weights" if weighted else " (unweighted)") \
             + (" and layer constraints" if pclabel is not None else "")
-        raise ModgraphError(f"every one of {len(seeds)} fits of the {what} on a graph of {g.num_vertices()} vertices and "
-                            f"{g.num_edges()} edges returned a non-finite description length (graph-tool 2.45)")
+        raise ModgraphError(f"every one of {len(seeds)} fits of the {what} on a graph of {g.num_vertices()} "
+                            f"vertices and {g.num_edges()} edges returned a non-finite description length "
+                            f"(graph-tool 2.45)")
     return best, float(best_dl)
 
 

@@ -9,7 +9,8 @@ arXiv 2305.18402), exactly as in ``specs/neural-sculpting.md`` §5.
    it, from ``pdist`` cosine distances, so tied merges go in the same order; ``AGGLO(F, k)``
    undoes its last k−1 merges, never a height cut), k chosen by minimising the
    distance-modularity Q_D (rounded to 8 decimals as the authors do; ties to the larger k),
-   overridden by the clusterability test (the authors' arithmetic) when Q_D is unconvincing. Every output is its own cluster.
+   overridden by the clusterability test (the authors' arithmetic) when Q_D is unconvincing.
+   Every output is its own cluster.
 4. Merge clusters bottom-up into modules: a cluster joins the module below that supplies more
    than θ of its incoming edges and sends it more than θ of its outgoing edges (outputs need only
    the first).
