@@ -248,7 +248,7 @@ class DagNetwork:
         vals: dict[int, np.ndarray] = {}
         for i, s in enumerate(self.steps):
             vals[i] = x if s.op == "input" else _RUN[s.op](self, s, [vals[j] for j in s.inputs])
-            for j in s.inputs:
+            for j in set(s.inputs):                   # an input read twice (x + x) is freed once
                 if last_use[j] == i and j not in self.outputs:
                     del vals[j]
         out = tuple(vals[o] for o in self.outputs)

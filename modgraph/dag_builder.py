@@ -103,6 +103,10 @@ class DagBuilder:
         n = self._groups[g]["n_units"]
         return TensorMap(np.full(n, g, np.int64), np.arange(n, dtype=np.int64), np.ones(n), spatial)
 
+    def n_features(self, t: Tensor) -> int:
+        """Columns of a 2-D tensor (channels x spatial size when it is a flattened 4-D one)."""
+        return self._map(t, "n_features").n_features
+
     # -- groups ----------------------------------------------------------------------------------
     def input(self, name: str, *, channels: int, spatial=None) -> Tensor:
         """The graph input: ``channels`` units; ``spatial`` (H, W) for an image input."""

@@ -41,10 +41,16 @@ class FormatError(ModgraphError, ValueError):
 
 
 class UnsupportedOpError(FormatError):
-    """A graph holds an operation the reader cannot turn into a dense layer chain."""
+    """A graph holds operations the reader cannot represent.
 
-    def __init__(self, path, place: str, op: str, supported):
+    ``op`` is the op type (several, comma-separated, when ``nodes`` lists more than one node),
+    ``supported`` the ops the reader knows, ``nodes`` the place of every unsupported node.
+    """
+
+    def __init__(self, path, place: str, op: str, supported, *, nodes=None):
         self.op = op
         self.supported = tuple(sorted(supported))
-        super().__init__(path, place, "one of the supported ops (" + ", ".join(self.supported) + ")",
-                         f"unsupported op {op!r}")
+        self.nodes = tuple(nodes) if nodes is not None else (place,)
+        found = (f"unsupported op {op!r}" if nodes is None
+                 else f"{len(self.nodes)} unsupported op(s): " + ", ".join(self.nodes))
+        super().__init__(path, place, "one of the supported ops (" + ", ".join(self.supported) + ")", found)

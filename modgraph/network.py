@@ -27,6 +27,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import erf as _erf
 
 from modgraph.errors import FormatError
 
@@ -51,6 +52,8 @@ ACTIVATIONS: Mapping[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "elu": lambda z, a: np.where(z > 0, z, a * np.expm1(np.minimum(z, 0.0))),
     "sigmoid": lambda z, a: 0.5 * (1.0 + np.tanh(0.5 * z)),   # overflow-free logistic
     "tanh": lambda z, a: np.tanh(z),
+    "gelu": lambda z, a: 0.5 * z * (1.0 + _erf(z / np.sqrt(2.0))),          # exact (Erf) form
+    "silu": lambda z, a: z * (0.5 * (1.0 + np.tanh(0.5 * z))),               # x * sigmoid(x)
     "softmax": _softmax,
     "log_softmax": _log_softmax,
 }

@@ -1,7 +1,8 @@
 """Reading and writing networks.
 
-``load(path)`` reads any supported file into a :class:`~modgraph.network.LayeredNetwork`
-(a :class:`~modgraph.dag.DagNetwork` for a modgraph HDF5 version 2.0 file), choosing the reader by
+``load(path)`` reads any supported file into a :class:`~modgraph.network.LayeredNetwork` for a
+dense chain (a :class:`~modgraph.dag.DagNetwork` for an ONNX graph that is not a dense chain, and
+for a modgraph HDF5 version 2.0 file), choosing the reader by
 content; ``save(network, path, metadata=...)`` writes modgraph's own HDF5 format (``docs/format.md``;
 version 2.0 for a DagNetwork that is not a chain); ``export_onnx(network, path)`` writes an ONNX Gemm chain.
 Readers plug in through :func:`register_reader`; every reader checks declared sizes against

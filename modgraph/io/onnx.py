@@ -1,6 +1,12 @@
-"""ONNX reader: recover the chain of dense layers from an exported MLP graph.
+"""ONNX reader: a dense-layer chain as a LayeredNetwork, anything else as a DagNetwork.
 
-A registry of small op handlers (``OP_HANDLERS``) walks forward from the graph's one real
+Graphs that reach a conv, pool, layout or re-index op from their input go to the DAG reader
+(:mod:`modgraph.io.onnx_dag`, a :class:`~modgraph.dag.DagNetwork`); the others are walked by the
+chain reader below, and those it refuses for a branch or an unknown op are handed to the DAG
+reader too (which reads them or lists every unsupported op). A chain the chain reader accepts
+is read exactly as it always was.
+
+The chain reader: a registry of small op handlers (``OP_HANDLERS``) walks forward from the graph's one real
 input (ecosystem facts §1.4): ``Gemm`` (transB, alpha, beta) and ``MatMul`` (+ a constant
 ``Add``, either operand) start layers; activation ops tag the open layer; glue ops
 (``Identity``, ``Cast``, ``Dropout``, ``Flatten``, ``Reshape``, ``Squeeze``, ``Unsqueeze``) pass
@@ -8,10 +14,9 @@ through; elementwise ``Add``/``Sub``/``Mul``/``Div`` with a constant and ``Batch
 are folded exactly into the neighbouring layer (into its outputs before its activation, into
 the next layer's inputs after it; input preprocessing thus lands in the first layer). A
 classifier head (``ArgMax``, ``ZipMap``, ``Concat``, skl2onnx's ``Sub``+``Concat``) ends the
-chain; the ops it holds are listed in ``metadata["onnx"]["ignored_head_ops"]``. An op
-outside the registry (``Conv``, ``LSTM``, ...) raises :class:`~modgraph.errors.UnsupportedOpError`
-naming the node and op and listing the supported ops; a branch, a cycle, ``Gemm(transA=1)``
-or widths that do not chain raise :class:`~modgraph.errors.FormatError` naming the node.
+chain; the ops it holds are listed in ``metadata["onnx"]["ignored_head_ops"]``. A cycle,
+``Gemm(transA=1)`` or widths that do not chain raise :class:`~modgraph.errors.FormatError`
+naming the node.
 Weights from sparse initializers keep exactly their stored entries; dense weights keep their
 non-zero entries. Weights are read from the file only when their layer is built (the
 protobuf is parsed without them, see ``_onnx_skeleton``), and external data must lie inside
@@ -39,11 +44,15 @@ from pathlib import Path
 
 import onnx
 
+from modgraph.dag import DagNetwork
 from modgraph.errors import FormatError, UnsupportedOpError
+from modgraph.io._onnx_dag_ops import DAG_HANDLERS
 from modgraph.io._chain import Chain
+from modgraph.io._onnx_graph import node_place, real_input, topological_order
 from modgraph.io._onnx_ops import GLUE_OPS, HEAD_OPS, OP_HANDLERS, SHAPE_OPS, glue
 from modgraph.io._onnx_skeleton import read_skeleton
 from modgraph.io._onnx_tensors import Constants
+from modgraph.io.onnx_dag import read_onnx_dag
 from modgraph.io.registry import Reader, register_reader
 from modgraph.network import LayeredNetwork
 
@@ -53,8 +62,14 @@ __all__ = ["read_onnx", "SUPPORTED_OPS"]
 SUPPORTED_OPS = tuple(sorted(set(OP_HANDLERS) | GLUE_OPS | HEAD_OPS | SHAPE_OPS | {"Constant"}))
 
 
-def read_onnx(path) -> LayeredNetwork:
-    """Read an ONNX model holding a chain of dense layers; defects raise :class:`FormatError`."""
+#: Data ops that only the DAG reader handles: a graph holding one is read as a DagNetwork.
+_DAG_MARKERS = frozenset(DAG_HANDLERS) - set(OP_HANDLERS) - GLUE_OPS - HEAD_OPS - SHAPE_OPS
+
+
+def read_onnx(path) -> LayeredNetwork | DagNetwork:
+    """Read an ONNX model: a :class:`LayeredNetwork` for a chain of dense layers (exactly as the
+    chain reader always did), a :class:`~modgraph.dag.DagNetwork` for anything else the DAG
+    reader understands (:mod:`modgraph.io.onnx_dag`); defects raise :class:`FormatError`."""
     path = Path(path)
     skeleton = read_skeleton(path)          # weights stay in the file until a layer reads them
     try:      # external data is resolved by our own guarded reader, never by onnx.load
@@ -68,8 +83,36 @@ def read_onnx(path) -> LayeredNetwork:
     _check_text(model, path)
     consts = Constants(model.graph, path, None if skeleton is None else skeleton[1])
     indexed = [(i, n) for i, n in enumerate(model.graph.node) if i not in consts.producers]
-    _check_acyclic(indexed, path)
-    chain = Chain(consts, path, *_real_input(model.graph, consts, path))
+    order = topological_order(indexed, path)
+    input_name, sample_shape = real_input(model.graph, consts, path)
+    if not _needs_dag([model.graph.node[k] for k in order], input_name):
+        try:
+            return _read_chain(model, consts, indexed, input_name, sample_shape, path)
+        except UnsupportedOpError:
+            pass                               # e.g. LSTM: the DAG reader lists every unsupported op
+        except _NotAChain:
+            pass                               # a branch: the DAG reader reads it
+    return read_onnx_dag(model, consts, path, order, input_name)
+
+
+def _needs_dag(nodes, input_name: str) -> bool:
+    """True when a node reached from the input (not through Shape) is one only the DAG reader knows.
+    (An op neither reader knows goes to the chain reader first, so an MLP's classifier head is
+    ignored exactly as before; its refusal hands over to the DAG reader, which lists them all.)"""
+    data, reached = {input_name}, False
+    for node in nodes:                         # in topological order
+        if node.op_type not in SHAPE_OPS and any(i in data for i in node.input):
+            data.update(node.output)
+            reached = reached or node.op_type in _DAG_MARKERS
+    return reached
+
+
+class _NotAChain(FormatError):
+    """The chain reader found a branch (the DAG reader takes over)."""
+
+
+def _read_chain(model, consts, indexed, input_name, sample_shape, path) -> LayeredNetwork:
+    chain = Chain(consts, path, input_name, sample_shape)
     _walk(chain, indexed, consts, {o.name for o in model.graph.output}, path)
     meta, input_names, unit_names, alphas = _modgraph_props(model, path)
     meta = meta if meta is not None else {"onnx": {
@@ -101,55 +144,6 @@ def _check_text(model, path) -> None:
             raise FormatError(path, where, "names that are valid UTF-8 text", f"bytes {bad[0][:40]!r}")
 
 
-def _node_place(node, index: int | None = None) -> str:
-    name = node.name or (f"#{index}" if index is not None else f"-> {', '.join(node.output)}")
-    return f"node {name!r} ({node.op_type})"
-
-
-def _check_acyclic(indexed, path) -> None:
-    """Kahn's algorithm over tensor dependencies (nodes by graph index): every node must become ready."""
-    nodes = dict(indexed)
-    producer = {}
-    for k, node in indexed:
-        for out in node.output:
-            if not out:                            # an omitted optional output
-                continue
-            if out in producer:
-                raise FormatError(path, _node_place(node, k), f"a single producer of tensor {out!r}",
-                                  f"also produced by {_node_place(nodes[producer[out]], producer[out])}")
-            producer[out] = k
-    waiting = {k: {i for i in n.input if i in producer} for k, n in indexed}
-    consumers = {}
-    for k, needs in waiting.items():
-        for i in needs:
-            consumers.setdefault(i, []).append(k)
-    ready = [k for k, needs in waiting.items() if not needs]
-    done = 0
-    while ready:
-        k = ready.pop()
-        done += 1
-        for out in nodes[k].output:
-            for c in consumers.get(out, ()):
-                waiting[c].discard(out)
-                if not waiting[c]:
-                    ready.append(c)
-    if done != len(nodes):
-        stuck = [_node_place(nodes[k], k) for k, needs in waiting.items() if needs]
-        raise FormatError(path, "ONNX graph", "an acyclic graph (a DAG)",
-                          f"a cycle through {', '.join(stuck[:5])}" + (" ..." if len(stuck) > 5 else ""))
-
-
-def _real_input(graph, consts, path):
-    """The real input's name and static per-sample shape (dims after the batch, None when unknown)."""
-    inputs = [i for i in graph.input if i.name not in consts]
-    if len(inputs) != 1:
-        raise FormatError(path, "graph inputs", "exactly one non-constant input",
-                          f"{len(inputs)}: {', '.join(repr(i.name) for i in inputs)}")
-    dims = inputs[0].type.tensor_type.shape.dim
-    shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims[1:])
-    return inputs[0].name, (shape if shape and all(isinstance(d, int) and d > 0 for d in shape) else None)
-
-
 def _walk(chain: Chain, indexed, consts, outputs: set, path) -> None:
     """Follow the flowing value from the input through one handler per node to the output."""
     consumers = {}
@@ -174,18 +168,18 @@ def _walk(chain: Chain, indexed, consts, outputs: set, path) -> None:
             chain.finish()
             return
         if len(rest) > 1:
-            raise FormatError(path, f"tensor {cur!r}", "a single chain of layers (each value used once)",
-                              "a branch into " + ", ".join(_node_place(n, i) for i, n in rest))
+            raise _NotAChain(path, f"tensor {cur!r}", "a single chain of layers (each value used once)",
+                              "a branch into " + ", ".join(node_place(n, i) for i, n in rest))
         index, node = rest[0]
         handler = OP_HANDLERS.get(node.op_type)
         if handler is None and node.op_type not in GLUE_OPS:
-            raise UnsupportedOpError(path, _node_place(node, index), node.op_type, SUPPORTED_OPS)
+            raise UnsupportedOpError(path, node_place(node, index), node.op_type, SUPPORTED_OPS)
         if handler is not None:
-            handler(chain, node, cur, _node_place(node, index))
+            handler(chain, node, cur, node_place(node, index))
         else:
-            glue(chain, node, cur, _node_place(node, index))
+            glue(chain, node, cur, node_place(node, index))
         if not node.output or not node.output[0]:
-            raise FormatError(path, _node_place(node, index), "an output tensor", "none")
+            raise FormatError(path, node_place(node, index), "an output tensor", "none")
         cur = node.output[0]
     raise FormatError(path, "ONNX graph", "a finite chain", "a walk longer than the node count")
 
@@ -220,4 +214,5 @@ def _sniff(path: Path, head: bytes) -> bool:
                                               and head[2] in (0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42))
 
 
-register_reader(Reader("onnx", "ONNX model of a dense layer chain (Gemm/MatMul MLP)", _sniff, read_onnx))
+register_reader(Reader("onnx", "ONNX model (a dense layer chain, or a CNN / residual / concat DAG)", _sniff,
+                       read_onnx))

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Callable
 
 from modgraph.errors import FormatError
-from modgraph.network import LayeredNetwork
 
 __all__ = ["Reader", "READERS", "register_reader", "Refusal", "REFUSALS", "register_refusal", "load", "HDF5_MAGIC"]
 
@@ -20,13 +19,14 @@ class Reader:
 
     ``sniff(path, head)`` gets the first bytes of the file and answers whether this
     reader owns it (it may open the file to look closer, but must not raise);
-    ``read(path)`` returns a :class:`LayeredNetwork` or raises :class:`FormatError`.
+    ``read(path)`` returns a :class:`~modgraph.network.LayeredNetwork` (a :class:`~modgraph.dag.DagNetwork` for a
+    network that is not a dense chain) or raises :class:`FormatError`.
     """
 
     name: str
     description: str
     sniff: Callable[[Path, bytes], bool]
-    read: Callable[[Path], LayeredNetwork]
+    read: Callable[[Path], object]
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,10 @@ def register_refusal(refusal: Refusal) -> Refusal:
     return refusal
 
 
-def load(path, *, limits=None) -> LayeredNetwork:
-    """Read any supported network file into a :class:`LayeredNetwork`.
+def load(path, *, limits=None):
+    """Read any supported network file: a :class:`~modgraph.network.LayeredNetwork` for a chain of
+    dense layers, a :class:`~modgraph.dag.DagNetwork` for anything else (an ONNX CNN or
+    residual/concat DAG, a modgraph HDF5 version 2.0 file).
 
     The reader is chosen by content (magic bytes and a look inside), so a file's
     suffix does not matter for most formats (a ``.onnx``/``.keras``/``.pt`` suffix lets that

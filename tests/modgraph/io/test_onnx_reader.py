@@ -12,6 +12,7 @@ from torch.nn.utils import prune
 from modgraph.errors import FormatError, UnsupportedOpError
 from modgraph.io import export_onnx, load, read_onnx
 from modgraph.io.onnx import SUPPORTED_OPS
+from modgraph.io.onnx_dag import DAG_SUPPORTED_OPS
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -166,23 +167,32 @@ def test_modgraph_export_round_trip_keeps_metadata_names_and_kept_zeros(tmp_path
 
 
 def test_unsupported_op_names_node_and_op_and_lists_supported(tmp_path):
+    """An op neither reader knows: the refusal names the node and op and lists the supported ops
+    (Conv is one of them now: the DAG reader reads CNNs, see test_onnx_dag.py)."""
     w = numpy_helper.from_array(np.ones((2, 1, 3), np.float32), "K")
-    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv1"), helper.make_node("Relu", ["c"], ["y"])]
+    nodes = [helper.make_node("Einsum", ["x", "K"], ["c"], name="ein1", equation="bi,bij->bj"),
+             helper.make_node("Relu", ["c"], ["y"])]
     onnx.save(_model(nodes, [w], in_shape=[None, 1, 8]), tmp_path / "c.onnx")
-    with pytest.raises(UnsupportedOpError, match=r"c\.onnx: node 'conv1' \(Conv\): expected one of the supported ops "
-                       r"\(Add, ArgMax, .*Gemm.*MatMul.*\), found unsupported op 'Conv'") as info:
+    with pytest.raises(UnsupportedOpError, match=r"c\.onnx: ONNX graph: expected one of the supported ops "
+                       r"\(.*Add, ArgMax, .*Conv.*Gemm.*MatMul.*\), found 1 unsupported op\(s\): node 'ein1' "
+                       r"\(Einsum\)$") as info:
         load(tmp_path / "c.onnx")
-    assert info.value.supported == SUPPORTED_OPS
+    assert info.value.supported == DAG_SUPPORTED_OPS and set(SUPPORTED_OPS) < set(DAG_SUPPORTED_OPS)
+    assert info.value.nodes == ("node 'ein1' (Einsum)",)
 
 
-def test_branch_is_refused_naming_both_consumers(tmp_path):
-    w = numpy_helper.from_array(np.ones((3, 3), np.float32), "W")
+def test_branch_is_read_as_a_dag_that_matches_onnx_runtime(tmp_path):
+    """A branch used to be refused by the chain reader; the DAG reader now reads it (merge group)."""
+    from modgraph.dag import DagNetwork
+    w = numpy_helper.from_array(np.arange(9, dtype=np.float32).reshape(3, 3) - 4, "W")
     nodes = [helper.make_node("MatMul", ["x", "W"], ["a"], name="left"), helper.make_node("Relu", ["x"], ["b"], name="right"),
              helper.make_node("Add", ["a", "b"], ["y"], name="join")]
     onnx.save(_model(nodes, [w], in_shape=[None, 3]), tmp_path / "b.onnx")
-    with pytest.raises(FormatError, match=r"tensor 'x': expected a single chain of layers .*, found a branch into "
-                       r"node 'left' \(MatMul\), node 'right' \(Relu\)"):
-        load(tmp_path / "b.onnx")
+    net = load(tmp_path / "b.onnx")
+    assert isinstance(net, DagNetwork) and [g.op_type for g in net.groups] == ["input", "dense", "add"]
+    x = np.random.default_rng(3).normal(size=(4, 3)).astype(np.float32)
+    sess = ort.InferenceSession(str(tmp_path / "b.onnx"))
+    np.testing.assert_allclose(net.forward(x), sess.run(None, {"x": x})[0], atol=1e-5)
 
 
 @pytest.mark.parametrize("block_entries", [100, 2**19], ids=["many-blocks", "one-block"])

@@ -43,7 +43,7 @@ def test_mask_tensor_beside_weight_checkpoint_wrapper_and_given_activations(tmp_
     x = rng.normal(size=(5, 3))
     np.testing.assert_allclose(net.forward(x), 1 / (1 + np.exp(-(np.tanh(x @ (w1 * mask).T) @ w2.T))), atol=1e-6)
     assert net.metadata["torch"]["layers"] == ["enc", "head"]
-    with pytest.raises(ValueError, match=r"activations: expected 2 names from elu, identity, "):
+    with pytest.raises(ValueError, match=r"activations: expected 2 names from elu, gelu, identity, "):
         read_torch_state(tmp_path / "ck.pth", activations=["relu"])
 
 
