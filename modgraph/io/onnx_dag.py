@@ -21,6 +21,22 @@ through :class:`~modgraph.dag_builder.DagBuilder` (design ``dag-networks.md`` §
 
 The graph input must have static channel and spatial sizes; an NHWC input (every consumer a
 ``Transpose(0,3,1,2)``) becomes an NCHW input group, so ``net.forward`` takes (n, C, H, W).
+
+Examples
+--------
+>>> import numpy as np, pathlib, tempfile
+>>> from onnx import helper, numpy_helper, save, TensorProto
+>>> k = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "K")
+>>> nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+...          helper.make_node("Relu", ["c"], ["r"]), helper.make_node("Add", ["r", "c"], ["y"], name="res")]
+>>> g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1, 4, 4])],
+...     [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[k])
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "m.onnx"
+>>> save(helper.make_model(g), path)
+>>> from modgraph.io import load
+>>> net = load(path)
+>>> [(g.name, g.op_type, g.n_units) for g in net.groups], net.summary()["edges_by_type"]["identity"]
+([('x', 'input', 1), ('conv', 'conv', 2), ('res', 'add', 2)], 4)
 """
 from __future__ import annotations
 
