@@ -79,7 +79,10 @@ class Branchy(nn.Module):
 
 def _export(m, path, dynamo, shape, external=False):
     x = torch.randn(*shape)
-    if dynamo:
+    if dynamo == "unfolded":          # legacy, BN nodes kept (not fused), Identity nodes added
+        torch.onnx.export(m, (x,), str(path), dynamo=False, input_names=["x"], do_constant_folding=False,
+                          training=torch.onnx.TrainingMode.PRESERVE)
+    elif dynamo:
         torch.onnx.export(m, (x,), str(path), dynamo=True, external_data=external, verbose=False)
     else:       # opset 17: GELU comes out in its Erf form
         torch.onnx.export(m, (x,), str(path), dynamo=False, opset_version=17, input_names=["x"],
@@ -193,7 +196,7 @@ def _assert_edges(net, m, ref):
         assert got[k][0] == t and got[k][1] == pytest.approx(w, rel=2e-5), k
 
 
-@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+@pytest.mark.parametrize("dynamo", [False, True, "unfolded"], ids=["legacy", "dynamo", "legacy-bn-kept"])
 def test_resnetish_matches_ort_and_torch_edges(tmp_path, dynamo):
     torch.manual_seed(1)
     m = _randomise_bns(ResNetish(), 2)
@@ -222,6 +225,28 @@ def test_branchy_matches_ort_and_torch_edges(tmp_path, dynamo):
     assert acts == {("input", None): "identity", ("conv", 1): "gelu", ("conv", 8): "relu", ("conv", 4): "silu",
                     ("conv_transpose", 2): "relu", ("dense", None): "identity"}          # GELU (Erf or Gelu), x*sigmoid(x)
     _assert_edges(net, m, _branchy_ref(m))
+
+
+class PoolBN(nn.Module):
+    """BatchNormalization after a MaxPool (not fused by either exporter), flatten of 3 x 3 -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.bn, self.fc = nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Linear(4 * 3 * 3, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(torch.relu(self.bn(nn.functional.max_pool2d(self.c(x), 2))), 1))
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_batch_norm_after_a_pool_is_a_gain_of_the_conv(tmp_path, dynamo):
+    torch.manual_seed(5)
+    m = _randomise_bns(PoolBN(), 6)
+    net = _against_ort(_export(m, tmp_path / "p.onnx", dynamo, (2, 2, 6, 6)), (2, 2, 6, 6))
+    assert [s.op for s in net.steps if s.op in ("max_pool", "affine")] == ["max_pool", "affine"]
+    e = {}
+    _fc_ref(e, _conv_ref(e, [("input", c) for c in range(2)], m.c, "c", _bn_scale(m.bn)), m.fc, "fc", 9)
+    _assert_edges(net, m, e)
 
 
 def test_mlp_chain_still_reads_as_layered_network(tmp_path):
