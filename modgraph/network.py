@@ -48,6 +48,7 @@ def _log_softmax(z: np.ndarray, alpha: float) -> np.ndarray:
 ACTIVATIONS: Mapping[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "identity": lambda z, a: z,
     "relu": lambda z, a: np.maximum(z, 0.0),
+    "relu6": lambda z, a: np.clip(z, 0.0, 6.0),                             # MobileNet's ReLU6
     "leaky_relu": lambda z, a: np.where(z >= 0, z, a * z),
     "elu": lambda z, a: np.where(z > 0, z, a * np.expm1(np.minimum(z, 0.0))),
     "sigmoid": lambda z, a: 0.5 * (1.0 + np.tanh(0.5 * z)),   # overflow-free logistic

@@ -189,6 +189,21 @@ def _activation(name, default_alpha=0.01):
     return handler
 
 
+def _clip(r, node, place):
+    """Clip(0, inf) is ReLU, Clip(0, 6) ReLU6 (MobileNet); other bounds are refused."""
+    a, v = attrs(node), r.val(node.input[0], place)
+    lo, hi = a.get("min"), a.get("max")
+    if len(node.input) > 1 and node.input[1]:
+        lo = float(r.const(node.input[1], place).reshape(-1)[0])
+    if len(node.input) > 2 and node.input[2]:
+        hi = float(r.const(node.input[2], place).reshape(-1)[0])
+    name = {(0.0, None): "relu", (0.0, float("inf")): "relu", (0.0, 6.0): "relu6"}.get(
+        (None if lo is None else float(lo), None if hi is None else float(hi)))
+    if name is None:
+        raise r.fail(place, "Clip(0, 6) (ReLU6) or Clip(0, inf) (ReLU)", f"Clip({lo}, {hi})")
+    r.set(node.output[0], r.b.activation(v.t, name), v.layout)
+
+
 def _pool(kind):
     def handler(r, node, place):
         a, v = attrs(node), _image(r, node.input[0], place)
@@ -292,7 +307,7 @@ DAG_HANDLERS = {
     "Identity": _same, "Dropout": _same, "Cast": _same,
     "Relu": _activation("relu"), "LeakyRelu": _activation("leaky_relu"), "Elu": _activation("elu", 1.0),
     "Sigmoid": _activation("sigmoid"), "Tanh": _activation("tanh"), "Gelu": _activation("gelu"),
-    "Softmax": _activation("softmax"), "LogSoftmax": _activation("log_softmax"),
+    "Clip": _clip, "Softmax": _activation("softmax"), "LogSoftmax": _activation("log_softmax"),
     "MaxPool": _pool("max"), "AveragePool": _pool("avg"), "GlobalAveragePool": _global("avg"),
     "GlobalMaxPool": _global("max"), "ReduceMean": _reduce("avg"), "ReduceMax": _reduce("max"),
     "BatchNormalization": _batch_norm, "Add": _binary("Add"), "Sub": _binary("Sub"), "Mul": _binary("Mul"),

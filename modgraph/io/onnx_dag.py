@@ -40,6 +40,7 @@ Examples
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +76,7 @@ class DagReader:
     """The state of one walk: constants, data values, folded metadata and the builder."""
 
     def __init__(self, model, consts, path, order):
-        self.path, self.consts, self.graph = path, consts, model.graph
+        self.path, self.consts = path, consts
         self.nodes = list(model.graph.node)
         self.order = [k for k in order]
         self.b = DagBuilder(source=str(path), copy=False)
@@ -90,8 +91,8 @@ class DagReader:
         self.skip: set[int] = set()             # nodes folded into a neighbour (bias Add, pattern parts)
         self.act: dict[int, tuple[str, str]] = {}  # node -> (activation, input tensor) for fused patterns
         self.batch = 1
-        names = [n.name for n in self.nodes]
-        self._unique = {nm for nm in names if nm and names.count(nm) == 1}
+        counts = Counter(n.name for n in self.nodes)
+        self._unique = {nm for nm, c in counts.items() if nm and c == 1}
         self._graph_outputs = {o.name for o in model.graph.output}
         self.data: set[str] = set()
 
@@ -102,9 +103,6 @@ class DagReader:
         return node.name if node.name in self._unique else node.output[0]
 
     # -- values ----------------------------------------------------------------------------------
-    def is_data(self, name: str) -> bool:
-        return name in self.data
-
     def val(self, name: str, place: str) -> Val:
         if name not in self.values:
             raise self.fail(place, f"data tensor {name!r} computed before its use", "a constant or a missing tensor")
@@ -136,6 +134,9 @@ class DagReader:
         node = self.nodes[k]
         where = node_place(node, k)
         a = attrs(node)
+        if name != node.output[0]:
+            raise self.fail(where, "a single-output op in the metadata (shape arithmetic)",
+                            f"output {list(node.output).index(name)} of {len(node.output)}")
         if node.op_type in ("Shape", "Size") and node.input[0] in self.data:
             shape = self.shape_of(self.val(node.input[0], where))
             out = (np.asarray(shape[a.get("start", 0):a.get("end")], np.int64) if node.op_type == "Shape"

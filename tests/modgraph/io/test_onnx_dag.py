@@ -249,6 +249,37 @@ def test_batch_norm_after_a_pool_is_a_gain_of_the_conv(tmp_path, dynamo):
     _assert_edges(net, m, e)
 
 
+class MobileBlock(nn.Module):
+    """MobileNetV2's inverted residual: 1x1 expand + BN + ReLU6, depthwise 3x3 + BN + ReLU6, 1x1
+    project + BN, residual Add; GAP -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.bn0 = nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.exp, self.bn1 = nn.Conv2d(4, 12, 1, bias=False), nn.BatchNorm2d(12)
+        self.dw, self.bn2 = nn.Conv2d(12, 12, 3, padding=1, groups=12, bias=False), nn.BatchNorm2d(12)
+        self.proj, self.bn3 = nn.Conv2d(12, 4, 1, bias=False), nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = nn.functional.relu6(self.bn0(self.stem(x)))
+        b = nn.functional.relu6(self.bn2(self.dw(nn.functional.relu6(self.bn1(self.exp(h))))))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.bn3(self.proj(b)) + h, 1), 1))
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_mobilenet_block_with_relu6(tmp_path, dynamo):
+    torch.manual_seed(7)
+    m = _randomise_bns(MobileBlock(), 8)
+    net = _against_ort(_export(m, tmp_path / "mb.onnx", dynamo, (2, 3, 6, 6)), (2, 3, 6, 6))
+    assert [g.activation for g in net.groups if g.op_type == "conv"].count("relu6") == 3
+    e = {}
+    h = _conv_ref(e, [("input", c) for c in range(3)], m.stem, "stem", _bn_scale(m.bn0))
+    b = _conv_ref(e, _conv_ref(e, h, m.exp, "exp", _bn_scale(m.bn1)), m.dw, "dw", _bn_scale(m.bn2))
+    _fc_ref(e, _add_ref(e, [_conv_ref(e, b, m.proj, "proj", _bn_scale(m.bn3)), h], "add"), m.fc, "fc", 1)
+    _assert_edges(net, m, e)
+
+
 def test_mlp_chain_still_reads_as_layered_network(tmp_path):
     torch.manual_seed(0)
     m = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()

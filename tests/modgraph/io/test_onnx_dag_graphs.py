@@ -187,3 +187,25 @@ def test_add_of_a_tensor_to_itself_runs(tmp_path):
     net = load(path)
     x = np.random.default_rng(5).normal(size=(2, 4, 6, 6)).astype(np.float32)
     np.testing.assert_allclose(net.forward(x), _ort(path, x), atol=1e-4)
+
+
+def test_per_channel_and_scalar_constants_are_affine_steps(tmp_path):
+    """Input normalisation Sub/Div by per-channel constants, a scalar Mul, c - x, before/after a conv."""
+    rng = np.random.default_rng(6)
+    nodes = [helper.make_node("Sub", ["x", "mean"], ["a"], name="sub_mean"),
+             helper.make_node("Div", ["a", "std"], ["b"], name="div_std"),
+             helper.make_node("Conv", ["b", "K"], ["c"], name="conv"),
+             helper.make_node("Mul", ["two", "c"], ["d"], name="scale2"),
+             helper.make_node("Sub", ["one", "d"], ["y"], name="one_minus")]
+    inits = [_init("mean", rng.normal(size=(1, 4, 1, 1))), _init("std", rng.uniform(0.5, 2, size=(4, 1, 1))),
+             _init("K", rng.normal(size=(3, 4, 3, 3))), _init("two", 2.0), _init("one", [1.0])]
+    path = _conv_graph(tmp_path, "aff.onnx", nodes, inits)
+    net = load(path)
+    assert [s.op for s in net.steps] == ["input", "affine", "affine", "conv", "affine", "affine"]
+    x = rng.normal(size=(2, 4, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(net.forward(x), _ort(path, x), atol=1e-4)
+    bad = [helper.make_node("Mul", ["x", "M"], ["m"], name="spatial_mul"), helper.make_node("Conv", ["m", "K"], ["y"])]
+    p2 = _conv_graph(tmp_path, "sp.onnx", bad, [_init("M", np.ones((1, 1, 6, 6))), inits[2]])
+    with pytest.raises(FormatError, match=r"sp\.onnx: node 'spatial_mul' \(Mul\) input 'M': expected a scalar or "
+                       r"per-channel constant \(4 channels, axis 1 of the NCHW tensor\), found shape \(1, 1, 6, 6\)"):
+        load(p2)
