@@ -11,7 +11,8 @@ Map of the package (one neutral value flows through pure functions)::
   readers build one; :mod:`modgraph.dag_edges` — ``unit_edges``: typed unit edges under an edge norm;
   :mod:`modgraph.dag_ops` — the numpy conv/pool kernels of its forward pass (docs/dag.md).
 - :mod:`modgraph.io` — ``load`` (modgraph HDF5, ONNX, Keras .h5/.keras, PyTorch state dicts; chosen by
-  content), ``save`` (modgraph HDF5), ``export_onnx``.
+  content; a ``LayeredNetwork`` for a dense chain, a ``DagNetwork`` for an ONNX CNN or residual/concat
+  graph, :mod:`modgraph.io.onnx_dag`), ``save`` (modgraph HDF5), ``export_onnx``.
 - :mod:`modgraph.graph` — ``UnitGraph``, ``build_unit_graph``, ``condense``, ``drop_isolated``.
 - :mod:`modgraph.detect` — ``detect(graph, method=..., seed=...)`` and the registry of methods
   (``sbm``, ``nested-sbm``, ``modularity``, ``spectral``, ``sculpting``); ``modgraph.detect`` as an

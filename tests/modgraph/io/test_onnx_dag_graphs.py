@@ -209,3 +209,13 @@ def test_per_channel_and_scalar_constants_are_affine_steps(tmp_path):
     with pytest.raises(FormatError, match=r"sp\.onnx: node 'spatial_mul' \(Mul\) input 'M': expected a scalar or "
                        r"per-channel constant \(4 channels, axis 1 of the NCHW tensor\), found shape \(1, 1, 6, 6\)"):
         load(p2)
+
+
+def test_gather_with_data_indices_is_listed_as_unsupported(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv"), helper.make_node("Flatten", ["c"], ["f"], name="flat"),
+             helper.make_node("ArgMax", ["f"], ["i"], axis=1, keepdims=0, name="pick"),
+             helper.make_node("Gather", ["f", "i"], ["y"], axis=1, name="data_gather")]
+    p = _conv_graph(tmp_path, "dg.onnx", nodes, [_init("K", np.ones((2, 4, 3, 3)))])
+    with pytest.raises(UnsupportedOpError, match=r"dg\.onnx: ONNX graph: .*found 1 unsupported op\(s\): "
+                       r"node 'data_gather' \(Gather\)$"):
+        load(p)
