@@ -39,9 +39,12 @@ class FoldError(ValueError):
 
 
 def _size_ok(n) -> int:
+    """Checked before a folded constant is allocated (also against ``modgraph.io.limits``)."""
+    from modgraph.io.limits import current_limits
+    cap = min(MAX_FOLD_ELEMENTS, current_limits().max_array_bytes // 8)
     n = int(n)
-    if n < 0 or n > MAX_FOLD_ELEMENTS:
-        raise FoldError(f"a constant of at most {MAX_FOLD_ELEMENTS} elements, found {n}")
+    if n < 0 or n > cap:
+        raise FoldError(f"a constant of at most {cap} elements, found {n}")
     return n
 
 

@@ -302,6 +302,9 @@ def read_onnx_dag(model, consts, path, order, input_name: str):
             if err.place.startswith(("node ", "graph ")) or err.path != str(path):
                 raise
             raise FormatError(path, f"{place}: {err.place}", err.expected, err.found) from err
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:   # odd attribute types
+            raise FormatError(path, place, "well-formed attributes and inputs for its op",
+                              f"{type(err).__name__}: {str(err)[:120]}") from err
     outs, names = _outputs(r, model.graph)
     meta = {"onnx": {"producer": f"{model.producer_name} {model.producer_version}".strip(),
                      "ir_version": model.ir_version,

@@ -219,3 +219,11 @@ def test_gather_with_data_indices_is_listed_as_unsupported(tmp_path):
     with pytest.raises(UnsupportedOpError, match=r"dg\.onnx: ONNX graph: .*found 1 unsupported op\(s\): "
                        r"node 'data_gather' \(Gather\)$"):
         load(p)
+
+
+def test_an_attribute_of_the_wrong_type_is_a_format_error(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "K"], ["y"], name="odd", group="two")]
+    p = _conv_graph(tmp_path, "odd.onnx", nodes, [_init("K", np.ones((2, 4, 3, 3)))])
+    with pytest.raises(FormatError, match=r"odd\.onnx: node 'odd' \(Conv\): expected well-formed attributes and "
+                       r"inputs for its op, found ValueError"):
+        load(p)
