@@ -1,6 +1,7 @@
 """Reading a ResNet-50-sized ONNX file as a DagNetwork, against the raw onnx library, side by side.
 
-    nice -n 10 .venv/bin/python benchmarks/load_resnet.py [--repeats 3] [--size 64] [--out out/benchmarks/load_resnet.json]
+    nice -n 10 .venv/bin/python benchmarks/load_resnet.py [--repeats 3] [--size 64]
+        [--out out/benchmarks/load_resnet.json]
 
 torchvision's ResNet-50 architecture (bottleneck blocks 3-4-6-3, BN after every conv, 1x1
 downsample shortcuts, GAP, fc 2048 -> 1000; 25.6M parameters) is written by hand here (torchvision

@@ -223,7 +223,7 @@ def test_branchy_matches_ort_and_torch_edges(tmp_path, dynamo):
     net = _against_ort(path, (1, 3, 4, 4))
     acts = {(g.op_type, g.params.get("group")): g.activation for g in net.groups}
     assert acts == {("input", None): "identity", ("conv", 1): "gelu", ("conv", 8): "relu", ("conv", 4): "silu",
-                    ("conv_transpose", 2): "relu", ("dense", None): "identity"}          # GELU (Erf or Gelu), x*sigmoid(x)
+                    ("conv_transpose", 2): "relu", ("dense", None): "identity"}     # GELU: Erf or Gelu
     _assert_edges(net, m, _branchy_ref(m))
 
 

@@ -93,7 +93,8 @@ def _conv_graph(tmp_path, name, nodes, inits, shape=(None, 4, 6, 6)):
 
 
 def test_add_of_mismatched_channels_names_node(tmp_path):
-    nodes = [helper.make_node("Conv", ["x", "A"], ["a"], name="ca"), helper.make_node("Conv", ["x", "B"], ["b"], name="cb"),
+    nodes = [helper.make_node("Conv", ["x", "A"], ["a"], name="ca"),
+             helper.make_node("Conv", ["x", "B"], ["b"], name="cb"),
              helper.make_node("Add", ["a", "b"], ["y"], name="res_add")]
     p = _conv_graph(tmp_path, "add.onnx", nodes, [_init("A", np.ones((3, 4, 1, 1))), _init("B", np.ones((5, 4, 1, 1)))])
     with pytest.raises(FormatError, match=r"add\.onnx: node 'res_add' \(Add\): add 'res_add': expected inputs of "
@@ -110,7 +111,8 @@ def test_group_not_dividing_channels_names_node(tmp_path):
 
 
 def test_concat_on_a_spatial_axis_is_refused(tmp_path):
-    nodes = [helper.make_node("Relu", ["x"], ["a"], name="r"), helper.make_node("Concat", ["x", "a"], ["y"], axis=2, name="cat")]
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="r"),
+             helper.make_node("Concat", ["x", "a"], ["y"], axis=2, name="cat")]
     p = _conv_graph(tmp_path, "cat.onnx", nodes, [])
     with pytest.raises(FormatError, match=r"cat\.onnx: node 'cat' \(Concat\): expected Concat on the channel axis "
                        r"\(1 of the NCHW data tensor\), found axis=2"):
@@ -137,7 +139,8 @@ def test_every_unsupported_op_is_listed_and_nothing_else(tmp_path):
              _init("R", np.ones((1, 8, 2)))]
     p = _conv_graph(tmp_path, "rnn.onnx", nodes, inits)
     with pytest.raises(UnsupportedOpError, match=r"rnn\.onnx: ONNX graph: expected one of the supported ops .*found 3 "
-                       r"unsupported op\(s\): node 'seq' \(Unsqueeze\), node 'lstm1' \(LSTM\), node 'attn' \(Attention\)$") as e:
+                       r"unsupported op\(s\): node 'seq' \(Unsqueeze\), node 'lstm1' \(LSTM\), "
+                       r"node 'attn' \(Attention\)$") as e:
         load(p)
     assert e.value.op == "Unsqueeze, LSTM, Attention" and len(e.value.nodes) == 3
 
@@ -167,7 +170,8 @@ def test_reindex_ops_auto_pad_and_reductions_match_ort(tmp_path):
              helper.make_node("ReduceMean", ["p", "axes"], ["m"], keepdims=0, name="gap"),
              helper.make_node("Gemm", ["m", "W", "bias"], ["y"], transB=1, name="fc")]
     inits = [_init("K", rng.normal(size=(6, 3, 3, 3))), i64("parts", [4, 2]), i64("perm", [2, 3, 0, 1]),
-             i64("cpads", [0, 1, 0, 0, 0, 1, 0, 0]), i64("axes", [2, 3]), i64("zero", [0]), i64("four", [4]), i64("one", [1]),
+             i64("cpads", [0, 1, 0, 0, 0, 1, 0, 0]), i64("axes", [2, 3]),
+             i64("zero", [0]), i64("four", [4]), i64("one", [1]),
              _init("W", rng.normal(size=(3, 4))), _init("bias", rng.normal(size=3))]
     path = _save(tmp_path / "re.onnx", nodes, inits, [2, 3, 7, 7], opset=18)
     net = load(path)
@@ -181,7 +185,8 @@ def test_reindex_ops_auto_pad_and_reductions_match_ort(tmp_path):
 
 
 def test_add_of_a_tensor_to_itself_runs(tmp_path):
-    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv"), helper.make_node("Add", ["c", "c"], ["d"], name="twice"),
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv"),
+             helper.make_node("Add", ["c", "c"], ["d"], name="twice"),
              helper.make_node("Relu", ["d"], ["y"], name="relu")]
     path = _conv_graph(tmp_path, "xx.onnx", nodes, [_init("K", np.random.default_rng(4).normal(size=(2, 4, 3, 3)))])
     net = load(path)
@@ -212,7 +217,8 @@ def test_per_channel_and_scalar_constants_are_affine_steps(tmp_path):
 
 
 def test_gather_with_data_indices_is_listed_as_unsupported(tmp_path):
-    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv"), helper.make_node("Flatten", ["c"], ["f"], name="flat"),
+    nodes = [helper.make_node("Conv", ["x", "K"], ["c"], name="conv"),
+             helper.make_node("Flatten", ["c"], ["f"], name="flat"),
              helper.make_node("ArgMax", ["f"], ["i"], axis=1, keepdims=0, name="pick"),
              helper.make_node("Gather", ["f", "i"], ["y"], axis=1, name="data_gather")]
     p = _conv_graph(tmp_path, "dg.onnx", nodes, [_init("K", np.ones((2, 4, 3, 3)))])

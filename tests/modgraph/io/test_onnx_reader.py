@@ -185,8 +185,8 @@ def test_branch_is_read_as_a_dag_that_matches_onnx_runtime(tmp_path):
     """A branch used to be refused by the chain reader; the DAG reader now reads it (merge group)."""
     from modgraph.dag import DagNetwork
     w = numpy_helper.from_array(np.arange(9, dtype=np.float32).reshape(3, 3) - 4, "W")
-    nodes = [helper.make_node("MatMul", ["x", "W"], ["a"], name="left"), helper.make_node("Relu", ["x"], ["b"], name="right"),
-             helper.make_node("Add", ["a", "b"], ["y"], name="join")]
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["a"], name="left"),
+             helper.make_node("Relu", ["x"], ["b"], name="right"), helper.make_node("Add", ["a", "b"], ["y"], name="join")]
     onnx.save(_model(nodes, [w], in_shape=[None, 3]), tmp_path / "b.onnx")
     net = load(tmp_path / "b.onnx")
     assert isinstance(net, DagNetwork) and [g.op_type for g in net.groups] == ["input", "dense", "add"]
