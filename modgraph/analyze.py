@@ -62,6 +62,7 @@ class Analysis:
             "dag": self.dag.to_dict(),
             "ground_truth": self.truth.to_dict() if self.truth else None,
             "scores": self.scores,
+            **({"assumed": self.network.metadata["assumed"]} if self.network.metadata.get("assumed") else {}),
         }
 
 
@@ -96,12 +97,12 @@ def analyze_network(network: LayeredNetwork, *, method: str = "sculpting", seed:
 
 
 def analyze_file(path, *, method: str = "sculpting", seed: int = 1, truth: GroundTruth | None = None,
-                 progress=None, **options) -> Analysis:
-    """:func:`analyze_network` on ``load(path)``."""
+                 progress=None, activations=None, **options) -> Analysis:
+    """:func:`analyze_network` on ``load(path, activations=activations)``."""
     if progress:
         progress("load")
-    return analyze_network(load(path), method=method, seed=seed, truth=truth, name=Path(path).name,
-                           progress=progress, **options)
+    return analyze_network(load(path, activations=activations), method=method, seed=seed, truth=truth,
+                           name=Path(path).name, progress=progress, **options)
 
 
 def render_analysis(analysis: Analysis) -> dict[str, bytes]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from modgraph.cli_args import (EXIT_CODES, UsageError, add_seed, check_inputs, check_out_folder, methods_help,
                                parse_methods, parse_options, parser_kwargs, run_command)
-from modgraph.errors import ModgraphError
+from modgraph.errors import AssumptionWarning, ModgraphError
 
 __all__ = ["main"]
 
@@ -24,20 +25,36 @@ def _cmd_info(args) -> int:
     from modgraph.progress import StageLog
 
     check_inputs(args.files)
+    activations = _activations(args)
     summaries = []
     for path in args.files:
-        with StageLog(str(path)) as log:
+        with StageLog(str(path)) as log, warnings.catch_warnings():
+            warnings.simplefilter("ignore", AssumptionWarning)        # what was assumed is printed below
             log("load")
-            net = load(path)
+            net = load(path, activations=activations)
         s = net.summary()
         s["file"] = str(path)
+        if net.metadata.get("assumed"):
+            s["assumed"] = net.metadata["assumed"]
         summaries.append(s)
     if args.json:
         print(json.dumps(summaries if len(summaries) > 1 else summaries[0], indent=2))
         return 0
     for s in summaries:
         print(_format_dag_summary(s) if "groups" in s else _format_summary(s))
+        for line in s.get("assumed", ()):
+            print(f"  assumed: {line}")
     return 0
+
+
+def _activations(args):
+    """``--activations relu,tanh,...`` as a list (None when not given), checked before anything is read."""
+    from modgraph.io.state_chain import parse_activations
+
+    try:
+        return parse_activations(args.activations)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def _format_dag_summary(s: dict) -> str:
@@ -101,6 +118,9 @@ def _check_analyze(args):
     if not several:
         check_inputs(args.files)
     truth = _truth_file(args.truth) if args.truth else None
+    if several and args.activations is not None:
+        raise UsageError("--activations is taken with one file and one method (several runs go through the "
+                         "study engine, which does not take it yet)")
     if args.out:
         out = check_out_folder(args.out, parents=several)
         if not several:
@@ -122,8 +142,11 @@ def _cmd_analyze(args) -> int:
         return cmd_analyze_many(args, methods, flat, truth=truth_file)
     (path,), (method,) = args.files, methods
     truth = read_truth(truth_file) if truth_file else None
-    with StageLog(f"{Path(path).name} {method}", enabled=not args.quiet) as log:
-        a = analyze_file(path, method=method, seed=args.seed, truth=truth, progress=log, **options[method])
+    activations = _activations(args)
+    with StageLog(f"{Path(path).name} {method}", enabled=not args.quiet) as log, warnings.catch_warnings():
+        warnings.simplefilter("ignore", AssumptionWarning)            # what was assumed is printed below
+        a = analyze_file(path, method=method, seed=args.seed, truth=truth, progress=log, activations=activations,
+                         **options[method])
         if args.out:                              # everything computed and rendered: now write
             log("render pictures")
             files = render_analysis(a)
@@ -163,6 +186,10 @@ def _cmd_significance(args) -> int:
     return 0
 
 
+_ACT_HELP = ("activations of a file that stores none (state dict, safetensors), one per layer, e.g. relu,relu,tanh "
+             "(default: assumed relu between layers, identity at the end)")
+
+
 def _add_analyze(sub) -> None:
     an = sub.add_parser("analyze", help="load, condense, detect modules, build the module DAG, score, report",
                         **parser_kwargs(methods_help() + "\n\n" + EXIT_CODES))
@@ -179,6 +206,7 @@ def _add_analyze(sub) -> None:
     an.add_argument("--json", action="store_true", help="print the analysis JSON instead of the summary")
     an.add_argument("--workers", type=int, default=1, help="worker processes for several runs (default 1)")
     an.add_argument("--quiet", action="store_true", help="no progress bar or stage lines")
+    an.add_argument("--activations", metavar="A[,A...]", help=_ACT_HELP)
     an.set_defaults(run=_cmd_analyze)
 
 
@@ -205,6 +233,7 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="summarise network files (any supported format)", **parser_kwargs())
     info.add_argument("files", nargs="+", help="network files (.h5, .onnx, Keras .h5, .pt)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.add_argument("--activations", metavar="A[,A...]", help=_ACT_HELP)
     info.set_defaults(run=_cmd_info)
     _add_analyze(sub)
     _add_significance(sub)

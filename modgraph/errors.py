@@ -5,7 +5,7 @@ what was found, so a user can fix the input without reading our code.
 """
 from __future__ import annotations
 
-__all__ = ["ModgraphError", "FormatError", "UnsupportedOpError"]
+__all__ = ["ModgraphError", "FormatError", "UnsupportedOpError", "AssumptionWarning"]
 
 
 class ModgraphError(Exception):
@@ -54,3 +54,8 @@ class UnsupportedOpError(FormatError):
         found = (f"unsupported op {op!r}" if nodes is None
                  else f"{len(self.nodes)} unsupported op(s): " + ", ".join(self.nodes))
         super().__init__(path, place, "one of the supported ops (" + ", ".join(self.supported) + ")", found)
+
+
+class AssumptionWarning(UserWarning):
+    """A reader filled in what the file does not store (layer order, activations, conv geometry of a
+    state dict or safetensors file); the same text is in ``network.metadata["assumed"]``."""

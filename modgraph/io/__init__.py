@@ -1,9 +1,8 @@
 """Reading and writing networks.
 
 ``load(path)`` reads any supported file into a :class:`~modgraph.network.LayeredNetwork` for a
-dense chain (a :class:`~modgraph.dag.DagNetwork` for an ONNX graph that is not a dense chain, and
-for a modgraph HDF5 version 2.0 file), choosing the reader by
-content; ``save(network, path, metadata=...)`` writes modgraph's own HDF5 format (``docs/format.md``;
+chain of dense layers, a :class:`~modgraph.dag.DagNetwork` otherwise (CNNs, branches), choosing the
+reader by content; ``save(network, path, metadata=...)`` writes modgraph's own HDF5 format (``docs/format.md``;
 version 2.0 for a DagNetwork that is not a chain); ``export_onnx(network, path)`` writes an ONNX Gemm chain.
 Readers plug in through :func:`register_reader`; every reader checks declared sizes against
 stored bytes and the ceilings of :class:`Limits` before allocating (:mod:`modgraph.io.limits`).
@@ -17,7 +16,9 @@ from modgraph.io.onnx import read_onnx
 from modgraph.io.keras import read_keras_h5
 from modgraph.io.keras_zip import read_keras_zip
 from modgraph.io.torch_state import read_torch_state
+from modgraph.io.safetensors import read_safetensors
 
 __all__ = ["load", "save", "read_hdf5", "read_onnx", "read_keras_h5", "read_keras_zip", "read_torch_state",
-           "export_onnx", "atomic_path", "Limits", "using_limits", "Reader", "READERS", "register_reader",
+           "read_safetensors", "export_onnx", "atomic_path", "Limits", "using_limits", "Reader", "READERS",
+           "register_reader",
            "FORMAT_TAG", "FORMAT_VERSION"]

@@ -43,6 +43,7 @@ from modgraph.errors import FormatError, UnsupportedOpError
 from modgraph.io._chain import Chain, dense_to_csr
 from modgraph.io.hdf5 import read_hdf5_file
 from modgraph.io.limits import SizeGuard
+from modgraph.io.keras_dag import dag_from_layers, history_names, needs_dag
 from modgraph.io.registry import HDF5_MAGIC, Reader, register_reader
 from modgraph.network import LayeredNetwork
 
@@ -102,6 +103,8 @@ def network_from_config(raw_config, where: str, weights_of, path: Path, meta: di
                 or not isinstance(layer.get("config", {}), dict)):
             raise FormatError(path, f"model_config layer {i}", "a layer with a class_name string and a config object",
                               repr(layer)[:80])
+    if needs_dag(config["config"], layers, SUPPORTED_LAYERS):        # convs, branches: a DagNetwork
+        return dag_from_layers(config["config"], layers, weights_of, path, meta, source_format)
     _check_plain_chain(config["config"], layers, path)
     chain = Chain(None, path, "input", None)
     for i, layer in enumerate(layers):
@@ -127,17 +130,7 @@ def _check_plain_chain(cfg: dict, layers: list, path: Path) -> None:
         raise FormatError(path, "model_config output_layers", f"the last layer {names[-1]!r}", str(outputs))
 
 
-def _history_names(obj) -> list:
-    """Layer names an inbound-node structure refers to (Keras 3 keras_history, Keras 2 [name, i, j, ...])."""
-    if isinstance(obj, dict):
-        if "keras_history" in obj:
-            return [obj["keras_history"][0]]
-        return [n for v in obj.values() for n in _history_names(v)]
-    if isinstance(obj, list):
-        if len(obj) >= 3 and isinstance(obj[0], str) and isinstance(obj[1], int):
-            return [obj[0]]
-        return [n for v in obj for n in _history_names(v)]
-    return []
+_history_names = history_names
 
 
 def _apply(chain: Chain, layer: dict, weights_of, path: Path, i: int) -> None:

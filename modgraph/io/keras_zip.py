@@ -40,6 +40,7 @@ from modgraph.network import LayeredNetwork
 __all__ = ["read_keras_zip"]
 
 _MEMBERS = ("config.json", "model.weights.h5")
+_KERNEL_LAYERS = ("Dense", "Conv2D", "DepthwiseConv2D")      # variables: kernel, bias (when use_bias)
 _MAX_JSON_BYTES, _MAX_RATIO = 64 * 2**20, 1024
 
 
@@ -128,11 +129,12 @@ def _named(variables: dict, kind: str, cfg: dict, guard: SizeGuard, place: str) 
     """A layer's variables under their short names, in Keras' variable order for its class (each
     dataset's declared size checked against its stored bytes before it is read)."""
     path = guard.path
-    order = (["kernel", "bias"] if kind == "Dense" else
+    kernel = kind in _KERNEL_LAYERS
+    order = (["kernel", "bias"] if kernel else
              ["gamma"] * bool(cfg.get("scale", True)) + ["beta"] * bool(cfg.get("center", True))
              + ["moving_mean", "moving_variance"])
     found = variables.get(cfg.get("name"), [])
-    expected = ["kernel"] if kind == "Dense" and not cfg.get("use_bias", True) else order
+    expected = ["kernel"] if kernel and not cfg.get("use_bias", True) else order
     if len(found) != len(expected) or any(not isinstance(d, h5py.Dataset) or d.dtype.kind != "f" for d in found):
         raise FormatError(path, f"{place} weights", f"{len(expected)} float variables ({', '.join(expected)})",
                           f"{len(found)}")

@@ -20,13 +20,15 @@ class Reader:
     ``sniff(path, head)`` gets the first bytes of the file and answers whether this
     reader owns it (it may open the file to look closer, but must not raise);
     ``read(path)`` returns a :class:`~modgraph.network.LayeredNetwork` (a :class:`~modgraph.dag.DagNetwork` for a
-    network that is not a dense chain) or raises :class:`FormatError`.
+    network that is not a dense chain) or raises :class:`FormatError`; ``options`` names the keyword options
+    ``read`` also takes (``activations`` for formats that store none: state dicts, safetensors).
     """
 
     name: str
     description: str
     sniff: Callable[[Path, bytes], bool]
     read: Callable[[Path], object]
+    options: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -58,16 +60,18 @@ def register_refusal(refusal: Refusal) -> Refusal:
     return refusal
 
 
-def load(path, *, limits=None):
+def load(path, *, limits=None, activations=None):
     """Read any supported network file: a :class:`~modgraph.network.LayeredNetwork` for a chain of
-    dense layers, a :class:`~modgraph.dag.DagNetwork` for anything else (an ONNX CNN or
-    residual/concat DAG, a modgraph HDF5 version 2.0 file).
+    dense layers, a :class:`~modgraph.dag.DagNetwork` for anything else (a CNN or residual/concat DAG
+    from ONNX, Keras, a state dict or safetensors file, a modgraph HDF5 version 2.0 file).
 
     The reader is chosen by content (magic bytes and a look inside), so a file's
     suffix does not matter for most formats (a ``.onnx``/``.keras``/``.pt`` suffix lets that
     reader explain a damaged file). ``network.source_format`` names the reader used.
     ``limits`` (a :class:`modgraph.io.limits.Limits`) replaces the size ceilings of this read
-    (default: from the environment, ``docs/formats.md``).
+    (default: from the environment, ``docs/formats.md``). ``activations`` (one name per layer)
+    states the activations of a file that stores none (state dicts, safetensors); for other
+    formats it is an error (``ValueError``).
     """
     from modgraph.io.limits import using_limits
 
@@ -83,7 +87,13 @@ def load(path, *, limits=None):
     with using_limits(limits):
         for reader in READERS:
             if reader.sniff(path, head):
-                return reader.read(path)
+                if activations is None:
+                    return reader.read(path)
+                if "activations" not in reader.options:
+                    raise ValueError(f"{path}: activations can be given only for files that store none (state "
+                                     f"dicts, safetensors); this is a {reader.name} file, whose activations are "
+                                     "read from it")
+                return reader.read(path, activations=activations)
     for refusal in REFUSALS:
         found = refusal.explain(path, head)
         if found:
@@ -91,20 +101,3 @@ def load(path, *, limits=None):
     raise FormatError(path, "start of file", f"one of the supported formats: {kinds}",
                       f"a file starting with {head[:8]!r}")
 
-
-def _safetensors(path: Path, head: bytes) -> "str | None":
-    """A safetensors file: an 8-byte little-endian header length, then a JSON header."""
-    if len(head) < 10 or head[8:9] != b"{":
-        return None
-    n = int.from_bytes(head[:8], "little")
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return None
-    if not 2 <= n <= size - 8:
-        return None
-    return ("a safetensors file, which this version of modgraph cannot read yet (export the model to ONNX, "
-            "or save its state dict with torch.save, and load that)")
-
-
-register_refusal(Refusal("safetensors", _safetensors))       # replaced by a reader once there is one (issue 14)

@@ -1,16 +1,19 @@
-"""PyTorch state dicts (``.pt``/``.pth``): the 2-D weight tensors in order, with their biases.
+"""PyTorch state dicts (``.pt``/``.pth``): Linear (and Conv) weights in order, with their biases.
 
 torch is imported lazily inside :func:`read_torch_state` (modgraph never imports it at import
 time) and the file is always read with ``torch.load(..., weights_only=True)``: a file holding
-pickled objects is refused, never unpickled. Layers are the parameter prefixes that own a
-2-D ``weight`` in the dict's order (``0.weight``, ``0.bias``, ``2.weight``, ...). Masks are
-applied: ``weight_orig`` × ``weight_mask`` from ``torch.nn.utils.prune`` (the mask is the
-edge set, so a kept weight may be exactly 0), or a ``mask`` tensor beside the weight. A
-checkpoint dict holding the state dict under ``state_dict``/``model_state_dict``/``model``
-is unwrapped. A state dict stores no activations: ``activations`` names them, by default
-``relu`` for hidden layers and ``identity`` for the last (recorded in the metadata).
-Every entry must belong to a linear layer (nothing is silently ignored); BatchNorm buffers
-are refused: their place relative to the activations is not stored.
+pickled objects is refused, never unpickled. A checkpoint dict holding the state dict under
+``state_dict``/``model_state_dict``/``model`` is unwrapped; float16/bfloat16 become float32.
+The tensors are then read by :mod:`modgraph.io.state_chain` (shared with safetensors): layers
+are the parameter prefixes that own a ``weight`` in the dict's order (``0.weight``, ``0.bias``,
+``2.weight``, ...); masks are applied (``weight_orig`` x ``weight_mask`` from
+``torch.nn.utils.prune``: the mask is the edge set, so a kept weight may be exactly 0; or a
+``mask`` tensor beside the weight); a state dict stores no activations, so ``activations``
+names them, by default ``relu`` for hidden layers and ``identity`` for the last. Every load
+says what it assumed (an :class:`~modgraph.errors.AssumptionWarning`, ``metadata["assumed"]``).
+Every entry must belong to a layer (nothing is silently ignored); BatchNorm buffers are read
+only directly after a conv of their width; what cannot be a chain is refused with the
+``torch.onnx.export`` call to use instead.
 
 Examples
 --------
@@ -31,10 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from modgraph.errors import FormatError
-from modgraph.io._chain import Chain, dense_to_csr
 from modgraph.io.limits import SizeGuard
 from modgraph.io.registry import Reader, register_reader
-from modgraph.network import ACTIVATIONS, LayeredNetwork
+from modgraph.io.state_chain import network_from_tensors
 
 __all__ = ["read_torch_state"]
 
@@ -43,8 +45,8 @@ _WRAPPERS = ("state_dict", "model_state_dict", "model")
 _SUFFIXES = ("weight", "bias", "weight_orig", "weight_mask", "bias_orig", "bias_mask", "mask")
 
 
-def read_torch_state(path, *, activations=None) -> LayeredNetwork:
-    """Read a PyTorch state dict of linear layers; defects raise :class:`FormatError`.
+def read_torch_state(path, *, activations=None):
+    """Read a PyTorch state dict of Linear (and Conv) layers; defects raise :class:`FormatError`.
 
     Parameters
     ----------
@@ -52,29 +54,16 @@ def read_torch_state(path, *, activations=None) -> LayeredNetwork:
     activations : sequence of str, optional
         One activation per layer (names of :data:`modgraph.network.ACTIVATIONS`); default
         ``relu`` for hidden layers and ``identity`` for the output layer.
+
+    Returns a :class:`LayeredNetwork` for Linear layers, a :class:`~modgraph.dag.DagNetwork` when
+    there are convs (:mod:`modgraph.io.state_chain`); every load emits an
+    :class:`~modgraph.errors.AssumptionWarning` and records ``metadata["assumed"]``.
     """
     path = Path(path)
     state = _load(path)
-    groups = _group(state, path)
-    if not groups:
-        raise FormatError(path, "state dict", "at least one 2-D '<layer>.weight' tensor",
-                          f"keys {sorted(state)[:8]}")
-    acts = list(activations) if activations is not None else ["relu"] * (len(groups) - 1) + ["identity"]
-    if len(acts) != len(groups) or any(a not in ACTIVATIONS for a in acts):
-        raise ValueError(f"activations: expected {len(groups)} names from {', '.join(sorted(ACTIVATIONS))}, "
-                         f"got {acts}")
-    chain = Chain(None, path, "input", None)
-    for (prefix, tensors), act in zip(groups.items(), acts):
-        weight, mask, bias = _layer_arrays(prefix, tensors, path)
-        w = dense_to_csr(weight) if mask is None else _masked_csr(weight, mask)
-        chain.start_layer(w, bias, f"state dict layer {prefix!r}")
-        if act != "identity":
-            chain.activate(act, 0.01, f"state dict layer {prefix!r}")
-    chain.finish()
-    meta = {"torch": {"layers": list(groups), "activations": acts,
-                      "activations_source": "given" if activations is not None else
-                      "assumed (a state dict stores no activations): relu hidden, identity output"}}
-    return LayeredNetwork(chain.layers(), metadata=meta, source=str(path), source_format="torch-state-dict")
+    return network_from_tensors(state, path, activations=activations, source_format="torch-state-dict",
+                                order="key order (the state dict's order, which is registration order, not "
+                                      "necessarily call order)")
 
 
 def _load(path: Path) -> dict:
@@ -163,59 +152,6 @@ def _numpy(torch, t, path: Path, key: str) -> np.ndarray:
     return t.numpy()
 
 
-def _group(state: dict, path: Path) -> dict:
-    """prefix -> {suffix: array}, one per linear layer, in the dict's order (anything else refused)."""
-    groups: dict[str, dict] = {}
-    for key, value in state.items():
-        prefix, _, suffix = key.rpartition(".")
-        if suffix in ("running_mean", "running_var", "num_batches_tracked"):
-            raise FormatError(path, f"state dict entry {key!r}", "only linear layers (weight, bias, masks)",
-                              "BatchNorm buffers (their place relative to the activations is not stored; "
-                              "export the model to ONNX instead)")
-        groups.setdefault(prefix, {})[suffix] = value
-    for prefix, tensors in groups.items():     # every entry must belong to a linear layer: nothing ignored
-        w = tensors.get("weight", tensors.get("weight_orig"))
-        name = f"{prefix}.weight" if prefix else "weight"
-        if w is None:
-            keys = [f"{prefix}.{k}" if prefix else k for k in tensors]
-            raise FormatError(path, f"state dict entries {', '.join(map(repr, keys))}",
-                              "parts of a linear layer with a 2-D weight", "no weight beside them")
-        if w.ndim != 2:
-            raise FormatError(path, f"state dict entry {name!r}", "a 2-D linear weight (out, in)",
-                              f"shape {tuple(w.shape)}" + (" (a convolution?)" if w.ndim > 2 else
-                                                           " (a normalisation or embedding layer?)"))
-        unknown = set(tensors) - set(_SUFFIXES)
-        if unknown:
-            raise FormatError(path, f"state dict layer {prefix!r}", "entries " + ", ".join(_SUFFIXES),
-                              ", ".join(sorted(unknown)))
-    return groups
-
-
-def _layer_arrays(prefix: str, t: dict, path: Path):
-    place = f"state dict layer {prefix!r}"
-    weight = t["weight_orig"] if "weight_orig" in t else t["weight"]
-    mask = t.get("weight_mask", t.get("mask"))
-    if mask is not None and mask.shape != weight.shape:
-        raise FormatError(path, f"{place} mask", f"shape {tuple(weight.shape)}", f"shape {tuple(mask.shape)}")
-    if "bias_orig" in t and "bias_mask" in t:
-        bias = t["bias_orig"] * t["bias_mask"]
-    else:
-        bias = t.get("bias", t.get("bias_orig"))
-    if bias is None:
-        bias = np.zeros(weight.shape[0], weight.dtype)
-    if bias.shape != (weight.shape[0],):
-        raise FormatError(path, f"{place} bias", f"shape ({weight.shape[0]},)", f"shape {tuple(bias.shape)}")
-    return weight, (None if mask is None else mask != 0), bias.astype(np.float64)
-
-
-def _masked_csr(weight: np.ndarray, mask: np.ndarray):
-    """CSR whose stored entries are exactly the mask (kept weights that are 0.0 stay stored)."""
-    import scipy.sparse as sp
-    rows, cols = np.nonzero(mask)
-    m = sp.csr_matrix((weight[rows, cols], (rows, cols)), shape=weight.shape)
-    return m if m.dtype.kind == "f" else m.astype(np.float64)
-
-
 def _sniff(path: Path, head: bytes) -> bool:
     if head.startswith(_LEGACY_MAGIC):
         return True
@@ -229,4 +165,4 @@ def _sniff(path: Path, head: bytes) -> bool:
 
 
 register_reader(Reader("torch-state-dict", "PyTorch state dict (.pt/.pth, read with weights_only=True)",
-                       _sniff, read_torch_state))
+                       _sniff, read_torch_state, options=("activations",)))

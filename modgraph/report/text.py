@@ -30,6 +30,7 @@ def format_analysis(d: dict) -> str:
              f"{net['n_edges']} edges  →  condensed {'-'.join(map(str, cond['widths']))}, {cond['n_edges']} edges",
              f"method {p['method']} (seed {p['seed']}): {p['n_modules']} modules"
              + (", module DAG has cycles" if not dag["acyclic"] else "")]
+    lines += [f"  assumed: {a}" for a in d.get("assumed", ())]
     last = dag["n_layers"] - 1
     for m in dag["modules"]:
         m = dict(m, _last=last)
