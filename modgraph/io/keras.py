@@ -12,9 +12,12 @@ tags it; a ``BatchNormalization`` is folded exactly (inference form) into the pr
 ``Dense`` when that one is linear, else into the next ``Dense``'s inputs; a separate
 ``Activation`` (or ``ReLU``/``LeakyReLU``/``ELU``/``Softmax``) layer is applied to the open
 Dense; ``Dropout``-like, ``Flatten`` and ``InputLayer`` layers are skipped. Any other layer
-class raises :class:`~modgraph.errors.UnsupportedOpError` listing the supported classes. A
-functional model must be a plain chain (each layer's inbound node is the layer listed before
-it). ``.keras`` archives share the model-config part (:mod:`modgraph.io.keras_zip`).
+class is read by the DAG reader, which raises :class:`~modgraph.errors.UnsupportedOpError`
+listing every unsupported layer and the supported classes. This chain reader reads a Sequential
+model or a functional plain chain (each layer's inbound node is the layer listed before it) of
+the classes above; anything else (convs, pools, Add, Concatenate, branches) is read as a
+:class:`~modgraph.dag.DagNetwork` by :mod:`modgraph.io.keras_dag`. ``.keras`` archives share the
+model-config part (:mod:`modgraph.io.keras_zip`).
 
 Examples
 --------
@@ -60,7 +63,8 @@ SUPPORTED_LAYERS = tuple(sorted(_SKIPPED | set(_ACTIVATION_LAYERS) | {"Dense", "
 
 
 def read_keras_h5(path) -> LayeredNetwork:
-    """Read a Keras 2 or Keras 3 ``.h5`` model file; defects raise :class:`FormatError`."""
+    """Read a Keras 2 or Keras 3 ``.h5`` model file (a DagNetwork unless a Dense chain); defects raise
+    :class:`FormatError`."""
     return read_hdf5_file(path, _read, expected="readable Keras model groups")
 
 

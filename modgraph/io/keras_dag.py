@@ -24,29 +24,20 @@ on a 4-D tensor or a cycle raises :class:`~modgraph.errors.FormatError` naming t
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-
-import numpy as np
 
 from modgraph.dag import DagNetwork
 from modgraph.dag_builder import DagBuilder
 from modgraph.errors import FormatError, UnsupportedOpError
+from modgraph.io.keras_layers import HANDLERS
 
 __all__ = ["dag_from_layers", "DAG_LAYERS", "DAG_ONLY", "needs_dag", "is_plain_chain", "history_names"]
 
-_IDENTITY = {"Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "SpatialDropout1D",
-             "SpatialDropout2D", "ActivityRegularization"}
-_ACT_LAYERS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "ELU": "elu", "Softmax": "softmax"}
-_ACTIVATIONS = {"relu": ("relu", 0.0), "sigmoid": ("sigmoid", 0.0), "tanh": ("tanh", 0.0),
-                "softmax": ("softmax", 0.0), "log_softmax": ("log_softmax", 0.0), "elu": ("elu", 1.0),
-                "leaky_relu": ("leaky_relu", 0.2)}
 #: Layer classes only the DAG reader reads (a model with any of them is read as a DAG).
 DAG_ONLY = {"Conv2D", "DepthwiseConv2D", "Add", "Concatenate", "Multiply", "MaxPooling2D", "AveragePooling2D",
             "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D", "SpatialDropout2D"}
 #: Keras layer classes the DAG reader understands.
-DAG_LAYERS = tuple(sorted(DAG_ONLY | _IDENTITY | set(_ACT_LAYERS)
-                          | {"InputLayer", "Dense", "BatchNormalization", "Activation", "Flatten"}))
+DAG_LAYERS = tuple(sorted(set(HANDLERS) | {"InputLayer"}))
 
 
 def history_names(obj) -> list:
@@ -83,24 +74,6 @@ def needs_dag(cfg: dict, layers: list, chain_layers) -> bool:
     dense-chain reader's classes; an unknown class is refused here, listing every class read) or branches."""
     return (any(isinstance(l, dict) and l.get("class_name") not in chain_layers for l in layers)
             or not is_plain_chain(cfg, layers))
-
-
-def _pair(v, place, path, what) -> tuple[int, int]:
-    if isinstance(v, int):
-        return (v, v)
-    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(a, int) for a in v):
-        return (int(v[0]), int(v[1]))
-    raise FormatError(path, place, f"{what} as an int or a pair of ints", repr(v))
-
-
-def _same_pads(spatial, kernel, strides, dilations) -> tuple[int, int, int, int]:
-    """TensorFlow 'same' padding (h_begin, w_begin, h_end, w_end)."""
-    begin, end = [], []
-    for n, k, s, d in zip(spatial, kernel, strides, dilations):
-        total = max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
-        begin.append(total // 2)
-        end.append(total - total // 2)
-    return (begin[0], begin[1], end[0], end[1])
 
 
 def _input_shape(layer: dict, cfg: dict):
@@ -187,7 +160,7 @@ class _Walk:
                     if kind == "InputLayer":
                         continue
                     inbound = ["__input__"]
-                self.out[cfg["name"]] = self._layer(kind, cfg, [self.out[n] for n in inbound], place)
+                self.out[cfg["name"]] = HANDLERS[kind](self, cfg, [self.out[n] for n in inbound], place)
             except FormatError as err:
                 if err.path == str(self.path) and err.place.startswith("model_config"):
                     raise
@@ -224,145 +197,14 @@ class _Walk:
         if layer["class_name"] == "InputLayer":
             self.out[_name(layer)] = t
 
-    def _weights(self, kind, cfg, place, names):
+    def weights(self, kind, cfg, place, names):
+        """A layer's arrays by short name (Keras 2's ``depthwise_kernel`` read as ``kernel``)."""
         w = self.weights_of(kind, cfg, place)
-        for alias, name in (("depthwise_kernel", "kernel"),):
-            if alias in w and name not in w:
-                w[name] = w.pop(alias)
-        missing = [n for n in names if n not in w]
-        if missing:
+        if "depthwise_kernel" in w and "kernel" not in w:
+            w["kernel"] = w.pop("depthwise_kernel")
+        if any(n not in w for n in names):
             self.fail(place, "weights " + ", ".join(names), f"weights {sorted(w)}")
         return w
-
-    def _activation(self, t, act, place):
-        if isinstance(act, dict):                      # {"class_name": "function", "config": "relu"}
-            inner = act.get("config")
-            act = inner if isinstance(inner, str) else act.get("class_name")
-        if act in (None, "linear"):
-            return t
-        if act not in _ACTIVATIONS:
-            self.fail(f"{place} activation", "one of linear, " + ", ".join(sorted(_ACTIVATIONS)), repr(act))
-        name, alpha = _ACTIVATIONS[act]
-        return self.b.activation(t, name, alpha=alpha)
-
-    def _channels_last(self, cfg, place):
-        fmt = cfg.get("data_format", "channels_last") or "channels_last"
-        if fmt != "channels_last":
-            self.fail(place, "data_format channels_last", repr(fmt))
-
-    def _one(self, xs, place):
-        if len(xs) != 1:
-            self.fail(place, "one input", f"{len(xs)} inputs")
-        return xs[0]
-
-    def _layer(self, kind, cfg, xs, place):
-        b = self.b
-        if kind in ("Add", "Concatenate", "Multiply"):
-            if kind == "Concatenate":
-                rank = 4 if xs[0].spatial is not None else 2
-                if cfg.get("axis", -1) not in (-1, rank - 1):
-                    self.fail(place, f"concatenation on the channel axis (-1 or {rank - 1})",
-                              f"axis {cfg.get('axis')}")
-                return b.concat(xs)
-            if kind == "Multiply":
-                if len(xs) != 2:
-                    self.fail(place, "two inputs", f"{len(xs)} inputs")
-                return b.mul(cfg["name"], *xs)
-            return b.add(cfg["name"], xs)
-        x = self._one(xs, place)
-        if kind in _IDENTITY:
-            return b.identity(x)
-        if kind == "Dense":
-            w = self._weights(kind, cfg, place, ["kernel"])
-            k = np.asarray(w["kernel"])
-            if k.ndim != 2:
-                self.fail(place, "a 2-D kernel (in, out)", f"shape {k.shape}")
-            if x.spatial is not None:
-                self.fail(place, "a Dense on a 2-D tensor (a Flatten or global pool before it)",
-                          f"a 4-D tensor of spatial size {x.spatial}")
-            t = b.dense(cfg["name"], x, k.T, w.get("bias"))
-            return self._activation(t, cfg.get("activation"), place)
-        if kind in ("Conv2D", "DepthwiseConv2D"):
-            self._channels_last(cfg, place)
-            if x.spatial is None:
-                self.fail(place, "a 4-D (N, H, W, C) input", "a 2-D tensor")
-            w = self._weights(kind, cfg, place, ["kernel"])
-            k = np.asarray(w["kernel"])
-            if k.ndim != 4:
-                self.fail(place, "a 4-D kernel (kh, kw, in, out)", f"shape {k.shape}")
-            if kind == "Conv2D":
-                weight, group = k.transpose(3, 2, 0, 1), int(cfg.get("groups", 1) or 1)
-            else:
-                if k.shape[2] != x.n_channels:
-                    self.fail(place + " kernel", f"{x.n_channels} input channels (axis 2)", f"shape {k.shape}")
-                weight = k.reshape(k.shape[0], k.shape[1], -1).transpose(2, 0, 1)[:, None]
-                group = x.n_channels
-            strides = _pair(cfg.get("strides", 1), place, self.path, "strides")
-            dil = _pair(cfg.get("dilation_rate", 1), place, self.path, "dilation_rate")
-            pads = self._padding(cfg, x.spatial, weight.shape[2:], strides, dil, place)
-            t = b.conv(cfg["name"], x, weight, w.get("bias"), strides=strides, pads=pads, dilations=dil, group=group)
-            return self._activation(t, cfg.get("activation"), place)
-        if kind == "BatchNormalization":
-            rank = 4 if x.spatial is not None else 2
-            axis = cfg.get("axis", -1)
-            axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
-            if axis not in (-1, rank - 1):
-                self.fail(place, f"normalisation over the channel axis (-1 or {rank - 1})", f"axis {cfg.get('axis')}")
-            w = self._weights(kind, cfg, place, ["moving_mean", "moving_variance"])
-            n = x.n_channels
-            gamma, beta = w.get("gamma", np.ones(n)), w.get("beta", np.zeros(n))
-            var = np.asarray(w["moving_variance"], np.float64) + float(cfg.get("epsilon", 1e-3))
-            if var.shape == (n,) and np.any(var <= 0):
-                self.fail(f"{place} moving_variance", "variances with var + epsilon > 0",
-                          f"{int((var <= 0).sum())} non-positive value(s)")
-            return b.batch_norm(x, gamma, beta, w["moving_mean"], w["moving_variance"],
-                                eps=float(cfg.get("epsilon", 1e-3)), name=cfg["name"])
-        if kind == "Activation":
-            return self._activation(x, cfg.get("activation"), place)
-        if kind in _ACT_LAYERS:
-            if kind == "ReLU" and (cfg.get("max_value") is not None or cfg.get("negative_slope", 0.0)
-                                   or cfg.get("threshold", 0.0)):
-                self.fail(place, "a plain ReLU (no max_value, negative_slope, threshold)", str(cfg))
-            alpha = cfg.get("negative_slope", cfg.get("alpha", 0.3 if kind == "LeakyReLU" else 1.0))
-            return b.activation(x, _ACT_LAYERS[kind], alpha=float(alpha))
-        if kind == "Flatten":
-            if x.spatial is None:
-                return x
-            self._channels_last(cfg, place)
-            return b.flatten(x, order="HWC")
-        if kind in ("MaxPooling2D", "AveragePooling2D"):
-            self._channels_last(cfg, place)
-            if x.spatial is None:
-                self.fail(place, "a 4-D (N, H, W, C) input", "a 2-D tensor")
-            kernel = _pair(cfg.get("pool_size", 2), place, self.path, "pool_size")
-            strides = kernel if cfg.get("strides") is None else _pair(cfg["strides"], place, self.path, "strides")
-            pads = self._padding(cfg, x.spatial, kernel, strides, (1, 1), place)
-            if kind == "MaxPooling2D":
-                return b.max_pool(x, kernel, strides=strides, pads=pads)
-            return b.avg_pool(x, kernel, strides=strides, pads=pads, count_include_pad=False)
-        if kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
-            self._channels_last(cfg, place)
-            t = (b.global_avg_pool if kind == "GlobalAveragePooling2D" else b.global_max_pool)(x)
-            return t if cfg.get("keepdims", False) else b.flatten(t, order="HWC")
-        if kind == "ZeroPadding2D":
-            self._channels_last(cfg, place)
-            p = cfg.get("padding", 1)
-            if isinstance(p, int):
-                p = ((p, p), (p, p))
-            try:
-                (top, bottom), (left, right) = [_pair(a, place, self.path, "padding") for a in p]
-            except (TypeError, ValueError):
-                self.fail(place, "padding ((top, bottom), (left, right))", repr(p))
-            return b.pad(x, (top, left, bottom, right))
-        raise UnsupportedOpError(self.path, place, kind, DAG_LAYERS)   # pragma: no cover (checked in run)
-
-    def _padding(self, cfg, spatial, kernel, strides, dil, place):
-        pad = cfg.get("padding", "valid")
-        if pad == "valid":
-            return (0, 0, 0, 0)
-        if pad == "same":
-            return _same_pads(spatial, kernel, strides, dil)
-        self.fail(place, "padding 'same' or 'valid'", repr(pad))
 
 
 def dag_from_layers(cfg: dict, layers: list, weights_of, path: Path, meta: dict, source_format: str) -> DagNetwork:
