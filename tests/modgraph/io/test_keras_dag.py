@@ -245,3 +245,21 @@ def test_dense_branches_are_a_dag_and_a_dense_chain_stays_a_layered_network(tmp_
     assert net.group("a").activation == "tanh"
     chain = keras.Sequential([keras.Input((5,)), L.Dense(4, activation="relu"), L.Dense(2)])
     assert isinstance(load(_save(chain, tmp_path / "c.keras")), LayeredNetwork)
+
+
+def test_keras2_layout_depthwise_kernel_name_and_channels_first_refusal(tmp_path):
+    rng = np.random.default_rng(7)
+    k = rng.normal(size=(3, 3, 3, 2))
+    layers = [_IN, _layer("DepthwiseConv2D", "dw", ["in"], kernel_size=[3, 3], depth_multiplier=2, padding="valid",
+                          use_bias=False), _layer("GlobalAveragePooling2D", "gap", ["dw"])]
+    _hand_file(tmp_path / "dw.h5", layers, {"dw": {"depthwise_kernel": k}}, ["gap"])
+    net = load(tmp_path / "dw.h5")
+    x = rng.normal(size=(2, 6, 6, 3))
+    want = np.stack([sum(x[:, i:i + 4, j:j + 4, c] * k[i, j, c, m] for i in range(3) for j in range(3))
+                     .mean(axis=(1, 2)) for c in range(3) for m in range(2)], axis=1)     # channel c*2 + m
+    np.testing.assert_allclose(net.forward(x.transpose(0, 3, 1, 2)), want, atol=1e-12)
+    cf = [_IN, _layer("Conv2D", "c", ["in"], filters=2, kernel_size=1, data_format="channels_first")]
+    _hand_file(tmp_path / "cf.h5", cf, {"c": {"kernel": np.ones((1, 1, 3, 2))}}, ["c"])
+    with pytest.raises(FormatError, match=r"cf\.h5: model_config layer 1 'c' \(Conv2D\): expected data_format "
+                       r"channels_last, found 'channels_first'"):
+        load(tmp_path / "cf.h5")

@@ -206,3 +206,23 @@ def test_cli_info_prints_the_assumptions_and_takes_activations(tmp_path, capsys)
     assert main(["info", str(tmp_path / "c.pt")]) == 0
     out = capsys.readouterr().out
     assert "relu (assumed)" in out and "identity (assumed)" in out and "assumed: conv geometry" in out
+
+
+def test_assumptions_travel_into_modgraph_hdf5_and_the_analysis_report(tmp_path, capsys):
+    from modgraph.cli import main
+    from modgraph.io import save
+    torch.save(_cnn(5).state_dict(), tmp_path / "c.pt")
+    with pytest.warns(AssumptionWarning):
+        net = load(tmp_path / "c.pt")
+    save(net, tmp_path / "c.h5")
+    back = load(tmp_path / "c.h5")
+    assert back.metadata["assumed"] == net.metadata["assumed"]
+    assert [g.activation_assumed for g in back.groups] == [g.activation_assumed for g in net.groups]
+    path = _save_st(_mlp(6).state_dict(), tmp_path / "m.safetensors")
+    assert main(["analyze", str(path), "--method", "modularity", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["assumed"][0].startswith("layer order = the header's keys in natural order")
+    assert main(["analyze", str(path), "--method", "modularity"]) == 0
+    assert "  assumed: activations relu between layers, identity after the last" in capsys.readouterr().out
+    assert main(["analyze", str(path), str(path), "--activations", "relu,relu,relu"]) == 2
+    assert "--activations is taken with one file and one method" in capsys.readouterr().err
