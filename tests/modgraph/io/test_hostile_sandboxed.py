@@ -232,7 +232,8 @@ HOSTILE = {
     "module_object.pt": r"found pickled Python objects \(a torch\.nn\.modules\.linear\.Linear\)",
     "empty.pt": r"found an empty file \(0 bytes\)",
     "random.bin": r"start of file: expected one of the supported formats",
-    "m.safetensors": r"found a safetensors file",
+    "m.safetensors": r"JSON header tensor 'w' data_offsets: expected a span inside the 0-byte data buffer, "
+                     r"found \[0, 3600000000\]",                  # read by the safetensors reader (issue 14)
 }
 
 
@@ -282,7 +283,10 @@ def test_zip_needing_a_newer_version_is_no_traceback_for_torch(box, hostile_dir)
     path = hostile_dir / "zip_version.pt"
     _build("zip_version.pt", hostile_dir)
     outcome = box.run(path)
-    assert (outcome.kind, outcome.message, outcome.stderr) == ("ok", "widths [3, 2]", ""), outcome
+    # a state dict load warns what it assumed (AssumptionWarning, issue 14): the only thing allowed on stderr
+    said = [l for l in outcome.stderr.splitlines() if l.strip() and "AssumptionWarning: " not in l
+            and l.strip() != "return reader.read(path)"]
+    assert (outcome.kind, outcome.message, said) == ("ok", "widths [3, 2]", []), outcome
 
 
 FUZZ_FOUND = {     # inputs benchmarks/fuzz.py found (tracebacks before the fix), with what they must say now
