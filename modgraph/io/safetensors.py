@@ -199,7 +199,8 @@ def _check_offsets(path, entries: dict, buffer: int):
             what = (f"a hole: bytes [{pos}, {begin}) belong to no tensor" if begin > pos else
                     f"an overlap with tensor {prev!r} (which ends at {pos})")
             _fail(path, f"JSON header tensor {name!r} data_offsets",
-                  f"a span starting at {pos} (spans follow each other, no holes or overlaps)", f"[{begin}, {end}]: {what}")
+                  f"a span starting at {pos} (spans follow each other, no holes or overlaps)",
+                  f"[{begin}, {end}]: {what}")
         pos, prev = end, name
     if pos != buffer:
         _fail(path, "data buffer", f"exactly the {pos} bytes the tensors declare",

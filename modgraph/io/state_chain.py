@@ -184,7 +184,8 @@ def _conv_chain(groups: dict, acts, given: bool, path: Path, source_format: str,
     for prefix, tensors in groups.items():
         if not _is_bn(tensors):
             chain.append([prefix, tensors, None, None])
-        elif not chain or chain[-1][2] is not None or chain[-1][1].get("weight_orig", chain[-1][1].get("weight")).ndim != 4:
+        elif (not chain or chain[-1][2] is not None
+              or chain[-1][1].get("weight_orig", chain[-1][1].get("weight")).ndim != 4):
             _refuse(path, f"state dict layer {prefix!r}", "BatchNorm statistics directly after a conv (in key order)",
                     "BatchNorm statistics " + ("before any layer" if not chain else "after a Linear layer or another "
                                                "BatchNorm"))
@@ -209,7 +210,8 @@ def _conv_chain(groups: dict, acts, given: bool, path: Path, source_format: str,
                         f"a conv (weight shape {tuple(weight.shape)}) after a Linear layer")
             per = weight.shape[1]
             one = weight.shape[2:] == (1, 1)               # a 1x1 conv reading part of the channels: a shortcut
-            if per == 0 or t.n_channels % per or weight.shape[0] % (t.n_channels // per) or (one and per != t.n_channels):
+            if (per == 0 or t.n_channels % per or weight.shape[0] % (t.n_channels // per)
+                    or (one and per != t.n_channels)):
                 _refuse(path, place, f"a conv reading the {t.n_channels} channels of the layer before it",
                         f"weight shape {tuple(weight.shape)} ({per} input channels per group"
                         + (", a 1x1 conv: a shortcut beside the chain?)" if one else ")"))

@@ -177,7 +177,8 @@ def _hand_file(path, layers, weights, outputs):
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"], f.attrs["backend"] = "2.15.0", "tensorflow"
         f.attrs["model_config"] = json.dumps({"class_name": "Functional", "config": {
-            "name": "bad", "layers": layers, "input_layers": [["in", 0, 0]], "output_layers": [[o, 0, 0] for o in outputs]}})
+            "name": "bad", "layers": layers, "input_layers": [["in", 0, 0]],
+            "output_layers": [[o, 0, 0] for o in outputs]}})
         mw = f.create_group("model_weights")
         mw.attrs["layer_names"] = [l["config"]["name"].encode() for l in layers]
         for layer in layers:
@@ -199,8 +200,8 @@ def test_add_of_mismatched_channels_names_file_layer_expected_and_found(tmp_path
     layers = [_IN, _layer("Conv2D", "a", ["in"], filters=4, kernel_size=[3, 3], padding="same"),
               _layer("Conv2D", "b", ["in"], filters=5, kernel_size=[1, 1], padding="valid"),
               _layer("Add", "sum", ["a", "b"])]
-    _hand_file(tmp_path / "add.h5", layers, {"a": {"kernel": np.ones((3, 3, 3, 4))}, "b": {"kernel": np.ones((1, 1, 3, 5))}},
-               ["sum"])
+    _hand_file(tmp_path / "add.h5", layers,
+               {"a": {"kernel": np.ones((3, 3, 3, 4))}, "b": {"kernel": np.ones((1, 1, 3, 5))}}, ["sum"])
     with pytest.raises(FormatError, match=r"add\.h5: model_config layer 3 'sum' \(Add\): add 'sum': expected inputs "
                        r"of equal shape \(4 channels, spatial \(6, 6\)\), found input 1 with 5 channels"):
         load(tmp_path / "add.h5")
@@ -208,10 +209,11 @@ def test_add_of_mismatched_channels_names_file_layer_expected_and_found(tmp_path
 
 def test_bad_graphs_are_refused_with_the_layer_named(tmp_path):
     k = {"a": {"kernel": np.ones((1, 1, 3, 2))}, "b": {"kernel": np.ones((1, 1, 2, 2))}}
-    cyc = [_IN, _layer("Conv2D", "a", ["b"], filters=2, kernel_size=1), _layer("Conv2D", "b", ["a"], filters=2, kernel_size=1)]
+    cyc = [_IN, _layer("Conv2D", "a", ["b"], filters=2, kernel_size=1),
+           _layer("Conv2D", "b", ["a"], filters=2, kernel_size=1)]
     _hand_file(tmp_path / "cyc.h5", cyc, k, ["b"])
-    with pytest.raises(FormatError, match=r"cyc\.h5: model_config layer \d '[ab]': expected an acyclic graph of layers, "
-                       r"found a cycle through"):
+    with pytest.raises(FormatError, match=r"cyc\.h5: model_config layer \d '[ab]': expected an acyclic graph of "
+                       r"layers, found a cycle through"):
         load(tmp_path / "cyc.h5")
     cat = [_IN, _layer("Conv2D", "a", ["in"], filters=2, kernel_size=1), _layer("Concatenate", "c", ["a", "a"], axis=1)]
     _hand_file(tmp_path / "cat.h5", cat, k, ["c"])

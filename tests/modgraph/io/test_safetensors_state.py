@@ -138,7 +138,8 @@ def test_what_cannot_be_a_chain_is_refused_with_the_onnx_export_call(tmp_path):
              "layer1.0.downsample.0.weight": torch.ones(8, 8, 1, 1)}
     refused(block, "res.pt", r"res\.pt: state dict entry 'layer1\.0\.downsample\.0\.weight': expected the weights of a "
             r"chain of layers \(a state dict stores no topology\), found a 'downsample' module")
-    shortcut = {"a.weight": torch.ones(8, 3, 3, 3), "b.weight": torch.ones(16, 8, 3, 3), "sc.weight": torch.ones(16, 8, 1, 1)}
+    shortcut = {"a.weight": torch.ones(8, 3, 3, 3), "b.weight": torch.ones(16, 8, 3, 3),
+                "sc.weight": torch.ones(16, 8, 1, 1)}
     refused(shortcut, "sc.pt", r"sc\.pt: state dict layer 'sc': expected a conv reading the 16 channels of the layer "
             r"before it, found weight shape \(16, 8, 1, 1\) \(8 input channels per group, a 1x1 conv: a shortcut")
     bn = {"a.weight": torch.ones(8, 3, 3, 3), "bn.weight": torch.ones(16), "bn.bias": torch.zeros(16),
@@ -186,7 +187,8 @@ def test_hostile_safetensors_headers_are_refused_before_anything_is_allocated(tm
     with pytest.raises(FormatError, match=r"tail\.safetensors: data buffer: expected exactly the 8 bytes the tensors "
                        r"declare, found 12 bytes \(4 bytes belong to no tensor\)"):
         load(tail)
-    f8 = _st_file(tmp_path / "f8.safetensors", {"a": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}}, bytes(2))
+    f8 = _st_file(tmp_path / "f8.safetensors", {"a": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}},
+                  bytes(2))
     with pytest.raises(FormatError, match=r"f8\.safetensors: JSON header tensor 'a' dtype: expected one of F64, .*"
                        r"found 'F8_E4M3'"):
         load(f8)
