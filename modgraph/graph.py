@@ -1,9 +1,10 @@
-"""The graph of units: every unit of every layer, every surviving weight an edge.
+"""The graph of units: every unit of every layer (or group), every surviving weight an edge.
 
-``build_unit_graph`` turns a :class:`~modgraph.network.LayeredNetwork` into a
-:class:`UnitGraph`; ``condense`` removes dead units (Neural Sculpting §5.1) and
-``drop_isolated`` removes only degree-0 units (the clusterability papers' cleaning).
-Both keep the map back to ``(layer, index)`` of the original network. numpy/scipy only.
+``build_unit_graph`` turns a :class:`~modgraph.network.LayeredNetwork` or a
+:class:`~modgraph.dag.DagNetwork` into a :class:`UnitGraph` (for a DAG in one of the views
+``split``, ``coupled``, ``filan``; docs/dag.md); ``condense`` removes dead units (Neural
+Sculpting §5.1) and ``drop_isolated`` removes only degree-0 units (the clusterability papers'
+cleaning). Both keep the map back to the original units. numpy/scipy only.
 
 Examples
 --------
@@ -20,36 +21,61 @@ Examples
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order
 
 from modgraph.dag import DagNetwork
+from modgraph.dag_edges import EDGE_NORMS, EDGE_TYPES, unit_edges
 from modgraph.errors import ModgraphError
 from modgraph.network import LayeredNetwork
 
-__all__ = ["UnitGraph", "build_unit_graph", "condense", "drop_isolated"]
+__all__ = ["UnitGraph", "build_unit_graph", "condense", "drop_isolated", "VIEWS", "propagate"]
+
+#: The unit graphs of a DagNetwork (docs/dag.md, "Views").
+VIEWS = ("split", "coupled", "filan")
 
 
 @dataclass(frozen=True, eq=False)
 class UnitGraph:
-    """Units and surviving weights of a layered network.
+    """Units and surviving weights of a network.
 
-    Units are numbered ``0 .. n_units-1`` in layer order (inputs first). Edges run from
-    a unit of layer ``l`` to a unit of layer ``l + 1``.
+    Units are numbered ``0 .. n_units-1``. For a chain (``group is None``, the
+    :class:`~modgraph.network.LayeredNetwork` case) they come in layer order (inputs first) and
+    edges run from a unit of layer ``l`` to a unit of layer ``l + 1``. For a DAG view (``group``
+    set) every unit belongs to a unit group of the view, ``layer`` is its group's depth (the
+    longest path from the input in the group DAG, so ``layer[dst] > layer[src]`` on every edge of
+    a layered view), and edges may skip layers (residual Adds): :attr:`is_consecutive` says
+    whether they do not. The ``coupled`` view is not layered (``layered`` false): its units span
+    several groups and its edges may run in any direction.
 
     Attributes
     ----------
     layer, index : int arrays (n_units,)
-        The unit's layer (0 = inputs, ``n_layers - 1`` = outputs) and its index inside
-        that layer *of the original network*: the map back survives condensation.
+        The unit's layer (0 = inputs) and its index inside its layer (chain) or group (DAG: the
+        channel) *of the original network*: the map back survives condensation.
     src, dst : int arrays (n_edges,)
-        Edge endpoints (unit numbers of this graph); ``layer[dst] == layer[src] + 1``.
+        Edge endpoints (unit numbers of this graph).
     value : float array (n_edges,)
-        The signed weight; ``weight`` is ``|value|``.
+        The signed weight for a chain; the edge norm (>= 0) of a DAG's edge. ``weight`` is ``|value|``.
     widths : tuple of int
-        Units per layer of the original network.
+        Units per layer of the original network (of the full view graph for a DAG).
+    group : int array (n_units,) or None
+        A DAG view's unit group of each unit (index into ``group_names``); None for a chain.
+    group_names, group_kinds, group_ops : tuples of str, or None
+        Per group of the view: name, kind (input | conv | dense | merge | output) and op type.
+    edge_type : int8 array (n_edges,) or None
+        Index into :data:`modgraph.dag_edges.EDGE_TYPES` (None for a chain: all ``dense``).
+    orig : int array (n_units,) or None
+        Each unit's number in the full view graph (None for a chain: computed from ``widths``).
+    view : str
+        ``chain``, ``split``, ``coupled`` or ``filan``.
+    layered : bool
+        False for a coupled view with merged units: layer-aware methods refuse it.
+    edge_norm : str
+        The reduction of kernel slices that made the weights (``l1`` for a chain).
     """
 
     layer: np.ndarray
@@ -58,6 +84,15 @@ class UnitGraph:
     dst: np.ndarray
     value: np.ndarray
     widths: tuple[int, ...]
+    group: np.ndarray | None = None
+    group_names: tuple[str, ...] | None = None
+    group_kinds: tuple[str, ...] | None = None
+    group_ops: tuple[str, ...] | None = None
+    edge_type: np.ndarray | None = None
+    orig: np.ndarray | None = None
+    view: str = "chain"
+    layered: bool = True
+    edge_norm: str = "l1"
 
     @property
     def weight(self) -> np.ndarray:
@@ -78,14 +113,67 @@ class UnitGraph:
         return len(self.widths)
 
     @property
+    def is_dag(self) -> bool:
+        """True for a view of a DagNetwork (units carry a group), False for a chain."""
+        return self.group is not None
+
+    @property
+    def is_consecutive(self) -> bool:
+        """True iff the graph is layered and every edge joins layer l to layer l + 1 (a chain of layers)."""
+        if self.group is None:
+            return True
+        return self.layered and bool(np.all(self.layer[self.dst] == self.layer[self.src] + 1))
+
+    @property
     def original_id(self) -> np.ndarray:
         """Each unit's number in the full (uncondensed) graph of the original network."""
+        if self.orig is not None:
+            return self.orig
         offsets = np.concatenate([[0], np.cumsum(self.widths)[:-1]])
         return offsets[self.layer] + self.index
+
+    @property
+    def unit_group(self) -> np.ndarray:
+        """The group of each unit (for a chain: its layer)."""
+        return self.layer if self.group is None else self.group
+
+    def unit_names(self) -> list[str]:
+        """``"{group}:{k}"`` per unit (a chain's groups are ``input``, ``layer1`` … as in DagNetwork)."""
+        if self.group is None:
+            return [("input" if l == 0 else f"layer{l}") + f":{i}" for l, i in zip(self.layer.tolist(),
+                                                                                   self.index.tolist())]
+        names = self.group_names
+        return [f"{names[g]}:{i}" for g, i in zip(self.group.tolist(), self.index.tolist())]
 
     def units_in_layer(self, l: int) -> np.ndarray:
         """Unit numbers of layer ``l`` (in index order)."""
         return np.flatnonzero(self.layer == l)
+
+    def _kind_mask(self, kind: str) -> np.ndarray:
+        kinds = np.array([k == kind for k in self.group_kinds] or [False])
+        return kinds[self.group]
+
+    def input_units(self) -> np.ndarray:
+        """The input units (layer 0 of a chain; the units of ``input`` groups of a DAG view)."""
+        return self.units_in_layer(0) if self.group is None else np.flatnonzero(self._kind_mask("input"))
+
+    def output_units(self) -> np.ndarray:
+        """The output units (the last layer of a chain; the units of ``output`` groups of a DAG view)."""
+        if self.group is None:
+            return self.units_in_layer(self.n_layers - 1)
+        return np.flatnonzero(self._kind_mask("output"))
+
+    def require(self, method: str, *, consecutive: bool = False) -> None:
+        """Raise a clear error when ``method`` needs a layered graph (or a chain of layers) and this is not."""
+        if not self.layered:
+            raise ModgraphError(f"{method} is layer-aware and the {self.view} view is not layered (a residual "
+                                "stream is one unit across the groups it joins); use --view split, or a "
+                                "method that ignores layers (modularity, spectral, sbm with layer_aware=false)")
+        if consecutive and not self.is_consecutive:
+            skip = int(np.sum(self.layer[self.dst] != self.layer[self.src] + 1))
+            raise ModgraphError(f"{method} needs a chain of layers (every edge from layer l to l + 1); this "
+                                f"{self.view} view has {skip} edges that skip layers (residual Adds or other "
+                                "merges); use modularity, spectral, sbm or nested-sbm on it")
 
     def adjacency(self, *, weighted: bool = True, directed: bool = False) -> sp.csr_matrix:
         """Adjacency matrix (n_units, n_units); symmetric unless ``directed``."""
@@ -118,21 +206,59 @@ class UnitGraph:
         keep = np.asarray(keep, dtype=bool)
         new_id = np.cumsum(keep) - 1
         sel = keep[self.src] & keep[self.dst]
-        return UnitGraph(self.layer[keep], self.index[keep], new_id[self.src[sel]], new_id[self.dst[sel]],
-                         self.value[sel], self.widths)
+        if self.group is None:
+            return UnitGraph(self.layer[keep], self.index[keep], new_id[self.src[sel]], new_id[self.dst[sel]],
+                             self.value[sel], self.widths)
+        return replace(self, layer=self.layer[keep], index=self.index[keep], src=new_id[self.src[sel]],
+                       dst=new_id[self.dst[sel]], value=self.value[sel], group=self.group[keep],
+                       edge_type=self.edge_type[sel], orig=self.original_id[keep])
+
+    def with_edges(self, src, dst, value, edge_type=None) -> "UnitGraph":
+        """The same units with other edges (``edge_type`` kept per edge when given)."""
+        if self.group is None:
+            return UnitGraph(self.layer, self.index, src, dst, value, self.widths)
+        if edge_type is None:
+            edge_type = np.zeros(np.asarray(src).size, np.int8)
+        return replace(self, src=src, dst=dst, value=value, edge_type=edge_type)
 
 
-def build_unit_graph(network: LayeredNetwork | DagNetwork) -> UnitGraph:
+def build_unit_graph(network: LayeredNetwork | DagNetwork, *, view: str = "split",
+                     edge_norm: str | None = None) -> UnitGraph:
     """Every unit (inputs and outputs included) a vertex, every stored weight an edge.
 
-    A :class:`~modgraph.dag.DagNetwork` that is a chain is its LayeredNetwork here (the same
-    graph, bit for bit); other DAGs are refused until the unit graph handles them (issue 14).
+    Parameters
+    ----------
+    network : LayeredNetwork or DagNetwork
+        A DagNetwork that is a chain is its LayeredNetwork here (the same graph, bit for bit).
+    view : {"split", "coupled", "filan"}
+        For a DAG: ``split`` (default) every weighted or merge group a layer at its depth;
+        ``coupled`` union-find over identity edges (each residual-stream channel one unit, not
+        layered); ``filan`` Filan et al.'s conv → conv channel graph. See docs/dag.md.
+    edge_norm : {"l1", "l2", "filan", "nnz"}, optional
+        The reduction of a kernel slice (:func:`modgraph.dag_edges.unit_edges`); default ``l1``,
+        ``filan`` for the filan view. For a chain every norm but ``nnz`` is |w| (the signed weight
+        is kept as ``value``); ``nnz`` makes every edge 1.
     """
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+    if edge_norm is None:
+        edge_norm = "filan" if view == "filan" else "l1"
+    if edge_norm not in EDGE_NORMS:
+        raise ValueError(f"unknown edge_norm {edge_norm!r}; choose one of {', '.join(EDGE_NORMS)}")
     if isinstance(network, DagNetwork):
         if not network.is_chain:
-            raise ModgraphError("the unit graph of a DAG (conv, merge or re-index ops) is not built yet; "
-                                "modgraph.dag_edges.unit_edges(net) gives its typed edges")
+            return _dag_graph(network, view, edge_norm)
         network = network.to_layered()
+    if view == "filan":
+        raise ModgraphError(f"the filan view is a conv -> conv channel graph; {network.source or 'this network'} "
+                            "is a chain of dense layers (no conv layer)")
+    g = _chain_graph(network)
+    if edge_norm == "nnz":
+        g = UnitGraph(g.layer, g.index, g.src, g.dst, np.ones(g.n_edges), g.widths)
+    return replace(g, edge_norm=edge_norm) if edge_norm != "l1" else g
+
+
+def _chain_graph(network: LayeredNetwork) -> UnitGraph:
     widths = network.widths
     offsets = np.concatenate([[0], np.cumsum(widths)])
     layer = np.repeat(np.arange(len(widths)), widths)
@@ -148,6 +274,167 @@ def build_unit_graph(network: LayeredNetwork | DagNetwork) -> UnitGraph:
                      tuple(int(w) for w in widths))
 
 
+# -- DAG views -----------------------------------------------------------------------------------
+def _dag_graph(net: DagNetwork, view: str, edge_norm: str) -> UnitGraph:
+    if view == "filan":
+        return _filan_graph(net, edge_norm)
+    e = unit_edges(net, edge_norm=edge_norm)
+    groups = net.groups
+    sizes = np.array([g.n_units for g in groups], dtype=np.int64)
+    group = np.repeat(np.arange(len(groups)), sizes)
+    index = np.arange(net.n_units, dtype=np.int64) - net.unit_offsets[group]
+    depth = np.array([g.depth for g in groups], dtype=np.int64)
+    names = tuple(g.name for g in groups)
+    kinds = tuple(g.kind for g in groups)
+    ops = tuple(g.op_type for g in groups)
+    layer = depth[group]
+    split = UnitGraph(layer, index, e.src, e.dst, e.weight, _widths(layer), group=group, group_names=names,
+                      group_kinds=kinds, group_ops=ops, edge_type=e.type, orig=np.arange(net.n_units),
+                      view="split", layered=True, edge_norm=edge_norm)
+    return split if view == "split" else _coupled(split)
+
+
+def _widths(layer: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(c) for c in np.bincount(layer, minlength=int(layer.max()) + 1 if layer.size else 0))
+
+
+def _coupled(split: UnitGraph) -> UnitGraph:
+    """Union-find over identity edges: every set of units an Add joins is one unit."""
+    ident = split.edge_type == EDGE_TYPES.index("identity")
+    if not ident.any():
+        return replace(split, view="coupled")
+    n = split.n_units
+    a = sp.csr_matrix((np.ones(int(ident.sum())), (split.src[ident], split.dst[ident])), shape=(n, n))
+    _, comp = sp.csgraph.connected_components(a, directed=False)
+    rep = np.full(int(comp.max()) + 1, n, dtype=np.int64)
+    np.minimum.at(rep, comp, np.arange(n))                        # representative: the smallest unit number
+    order = np.argsort(rep, kind="stable")                         # coupled units in representative order
+    new_of_comp = np.empty_like(order)
+    new_of_comp[order] = np.arange(order.size)
+    new = new_of_comp[comp]
+    reps = rep[order]
+    s, d = new[split.src], new[split.dst]
+    keep = ~ident & (s != d)                                       # identity edges and self-loops vanish
+    layer = split.layer[reps]
+    return replace(split, layer=layer, index=split.index[reps], src=s[keep], dst=d[keep],
+                   value=split.value[keep], widths=_widths(layer), group=split.group[reps],
+                   edge_type=split.edge_type[keep], orig=np.arange(reps.size), view="coupled", layered=False)
+
+
+def _filan_sources(net: DagNetwork, slot: int, conv: np.ndarray, cache: dict):
+    """Per input channel of ``slot``: lists of (conv unit, path scale) it carries, through Adds."""
+    m = net.tensor_maps[slot]
+    out = []
+    for c in range(m.n_channels):
+        g, k, scale = int(m.group[c]), int(m.unit[c]), float(m.scale[c])
+        out.append([(u, scale * s) for u, s in _filan_unit(net, g, k, conv, cache)] if g >= 0 else [])
+    return out
+
+
+def _filan_unit(net, g, k, conv, cache):
+    """The conv units (with path scales) that unit k of group g stands for (itself, or an Add's inputs)."""
+    key = (g, k)
+    if key in cache:
+        return cache[key]
+    grp = net.groups[g]
+    if conv[g]:
+        res = [(int(net.unit_offsets[g] + k), 1.0)]
+    elif grp.op_type == "add":
+        res = []
+        for slot in grp.inputs:
+            m = net.tensor_maps[slot]
+            sg = int(m.group[k])
+            if sg >= 0:
+                res += [(u, float(m.scale[k]) * s) for u, s in _filan_unit(net, sg, int(m.unit[k]), conv, cache)]
+    else:                                       # the image, a dense layer or a gate: not in the channel graph
+        res = []
+    cache[key] = res
+    return res
+
+
+def _filan_graph(net: DagNetwork, edge_norm: str) -> UnitGraph:
+    """Filan et al.'s channel graph: output channels of convs, conv -> conv blocks only (design §5)."""
+    groups = net.groups
+    conv = np.array([g.op_type in ("conv", "conv_transpose") for g in groups])
+    if not conv.any():
+        raise ModgraphError(f"the filan view is a conv -> conv channel graph; {net.source or 'this network'} "
+                            "has no conv layer")
+    cache: dict = {}
+    src, dst, val = [], [], []
+    for g, grp in enumerate(groups):
+        if not conv[g]:
+            continue
+        (slot,) = grp.inputs
+        sources = _filan_sources(net, slot, conv, cache)
+        k = grp.weight
+        red = _slice_norm(k, edge_norm)
+        if grp.op_type == "conv":
+            per = k.shape[0] // grp.params["group"]
+            rows, cols = np.nonzero(np.count_nonzero(k, axis=(-2, -1)))
+            in_ch, out_ch = (rows // per) * k.shape[1] + cols, rows
+        else:
+            per = k.shape[0] // grp.params["group"]
+            rows, cols = np.nonzero(np.count_nonzero(k, axis=(-2, -1)))
+            in_ch, out_ch = rows, (rows // per) * k.shape[1] + cols
+        w = red[rows, cols]
+        n_src = np.array([len(x) for x in sources], np.int64)
+        first = np.concatenate([[0], np.cumsum(n_src)])
+        flat_u = np.array([u for x in sources for u, _ in x], np.int64)
+        flat_s = np.array([sc for x in sources for _, sc in x], np.float64)
+        cnt = n_src[in_ch]
+        rep = np.repeat(np.arange(in_ch.size), cnt)              # one row per (kernel slice, source unit)
+        at = first[in_ch][rep] + np.arange(rep.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        src.append(flat_u[at])
+        dst.append(net.unit_offsets[g] + out_ch[rep])
+        val.append(w[rep] if edge_norm == "nnz" else w[rep] * flat_s[at])
+    src = np.concatenate(src).astype(np.int64) if src else np.zeros(0, np.int64)
+    dst = np.concatenate(dst).astype(np.int64) if dst else np.zeros(0, np.int64)
+    val = np.concatenate(val) if val else np.zeros(0)
+    used = np.zeros(len(groups), bool)
+    gid = np.repeat(np.arange(len(groups)), [g.n_units for g in groups])
+    used[gid[src]] = True
+    used[gid[dst]] = True
+    if not used.any():
+        raise ModgraphError(f"the filan view keeps conv -> conv blocks only; {net.source or 'this network'} "
+                            "has no conv reading another conv")
+    kept = np.flatnonzero(used)
+    new_g = np.full(len(groups), -1)
+    new_g[kept] = np.arange(kept.size)
+    sizes = np.array([groups[g].n_units for g in kept])
+    offs = np.concatenate([[0], np.cumsum(sizes)])
+    new_unit = np.full(net.n_units, -1, np.int64)
+    for i, g in enumerate(kept):
+        new_unit[net.unit_offsets[g]:net.unit_offsets[g + 1]] = offs[i] + np.arange(sizes[i])
+    depth = np.array([groups[g].depth for g in kept])
+    rank = np.unique(depth, return_inverse=True)[1]               # layers: the kept convs' depths, ranked
+    group = np.repeat(np.arange(kept.size), sizes)
+    layer = rank[group]
+    has_in = np.zeros(kept.size, bool)
+    has_out = np.zeros(kept.size, bool)
+    has_in[new_g[gid[dst]]] = True
+    has_out[new_g[gid[src]]] = True
+    kinds = tuple("input" if not has_in[i] else "output" if not has_out[i] else "conv" for i in range(kept.size))
+    return UnitGraph(layer, np.concatenate([np.arange(s) for s in sizes]), new_unit[src], new_unit[dst],
+                     val.astype(np.float64), _widths(layer), group=group,
+                     group_names=tuple(groups[g].name for g in kept), group_kinds=kinds,
+                     group_ops=tuple(groups[g].op_type for g in kept),
+                     edge_type=np.zeros(src.size, np.int8), orig=np.arange(int(offs[-1])), view="filan",
+                     layered=True, edge_norm=edge_norm)
+
+
+def _slice_norm(k: np.ndarray, norm: str) -> np.ndarray:
+    """One number per (out, in) kernel slice: l1, l2 (Frobenius), filan (matrix 1-norm) or nnz."""
+    a = np.abs(k).astype(np.float64)
+    if norm == "nnz":
+        return np.count_nonzero(k, axis=(-2, -1)).astype(np.float64)
+    if norm == "l1":
+        return a.sum(axis=(-2, -1))
+    if norm == "l2":
+        return np.sqrt((a * a).sum(axis=(-2, -1)))
+    return a.sum(axis=-2).max(axis=-1)
+
+
+# -- reachability and cleaning ---------------------------------------------------------------------
 def _reach(frm: np.ndarray, to: np.ndarray, seeds: np.ndarray, edge_groups) -> np.ndarray:
     """Units reachable from ``seeds`` along edges frm→to, sweeping the edge groups in order."""
     hit = seeds.copy()
@@ -156,13 +443,56 @@ def _reach(frm: np.ndarray, to: np.ndarray, seeds: np.ndarray, edge_groups) -> n
     return hit
 
 
+def _bfs(n: int, frm: np.ndarray, to: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Units reachable from ``seeds`` along edges frm→to (any directed graph)."""
+    s = np.flatnonzero(seeds)
+    hit = seeds.copy()
+    if s.size == 0:
+        return hit
+    a = sp.csr_matrix((np.ones(frm.size + s.size, np.int8), (np.concatenate([frm, np.full(s.size, n)]),
+                                                              np.concatenate([to, s]))), shape=(n + 1, n + 1))
+    order = breadth_first_order(a, n, directed=True, return_predecessors=False)
+    hit[order[order < n]] = True
+    return hit
+
+
+def propagate(graph: UnitGraph, start: np.ndarray, *, forward: bool = True) -> np.ndarray:
+    """Boolean (n_units, k): ``start`` (n_units, k) spread along directed paths (downstream when
+    ``forward``, upstream otherwise), for any view: per layer for a layered graph, to a fixed
+    point for the coupled view."""
+    out = np.array(start, dtype=bool)
+    frm, to = (graph.src, graph.dst) if forward else (graph.dst, graph.src)
+    n = graph.n_units
+    if graph.layered:
+        layers = range(graph.n_layers) if forward else range(graph.n_layers - 1, -1, -1)
+        key = graph.layer[to]
+        for l in layers:
+            sel = key == l
+            if sel.any():
+                a = sp.csr_matrix((np.ones(int(sel.sum()), np.float32), (to[sel], frm[sel])), shape=(n, n))
+                out |= (a @ out.astype(np.float32)) > 0
+        return out
+    a = sp.csr_matrix((np.ones(frm.size, np.float32), (to, frm)), shape=(n, n))
+    while True:
+        nxt = out | ((a @ out.astype(np.float32)) > 0)
+        if (nxt == out).all():
+            return out
+        out = nxt
+
+
 def condense(graph: UnitGraph) -> UnitGraph:
     """Remove units with no path from an input or none to an output; outputs always stay.
 
     This is the fixed point of Neural Sculpting's condensation (drop inputs with
     out-degree 0 and hidden units with in- or out-degree 0, repeat), computed in one
-    forward and one backward sweep over the layers.
+    forward and one backward sweep over the layers (a breadth-first search for a DAG view).
     """
+    if graph.group is not None:
+        ins, outs = np.zeros(graph.n_units, bool), np.zeros(graph.n_units, bool)
+        ins[graph.input_units()], outs[graph.output_units()] = True, True
+        from_input = _bfs(graph.n_units, graph.src, graph.dst, ins)
+        to_output = _bfs(graph.n_units, graph.dst, graph.src, outs)
+        return graph.subgraph((from_input & to_output) | outs)
     last = graph.n_layers - 1
     by_layer = [np.flatnonzero(graph.layer[graph.src] == l) for l in range(last)]
     from_input = _reach(graph.src, graph.dst, graph.layer == 0, by_layer)

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from modgraph.graph import UnitGraph
+from modgraph.graph import UnitGraph, propagate
 from modgraph.partition import Hierarchy, Partition
 
 __all__ = ["Module", "ModuleEdge", "ModuleDAG", "module_dag", "reachability"]
@@ -43,6 +43,9 @@ class Module:
     network in that layer. ``inputs`` are the input units inside the module;
     ``input_support`` every input unit with a directed path to one of its units;
     ``outputs`` the output units inside it; ``drives`` every output unit reachable from it.
+    For a DAG view (``graph.is_dag``) ``units`` maps a *group name* to channel indices, ``layers``
+    are the depths of those groups, and ``inputs`` … ``drives`` are unit names ``"{group}:{k}"``
+    (a DAG may have several output groups, so an index alone would be ambiguous).
     """
 
     id: int
@@ -82,8 +85,8 @@ class ModuleDAG:
                 "modules": [asdict(m) for m in self.modules], "edges": [asdict(e) for e in self.edges],
                 "nested_levels": self.nested_levels}
 
-    def module_of(self, layer: int, index: int) -> int | None:
-        """The module holding unit ``index`` of ``layer`` (original numbering), or None."""
+    def module_of(self, layer, index: int) -> int | None:
+        """The module holding unit ``index`` of ``layer`` (original numbering; a group name for a DAG), or None."""
         for m in self.modules:
             if index in m.units.get(str(layer), ()):
                 return m.id
@@ -94,12 +97,18 @@ def reachability(graph: UnitGraph, *, towards: str = "inputs") -> np.ndarray:
     """Boolean (n_units, n_inputs) matrix of which inputs reach each unit (``towards="inputs"``),
     or (n_units, n_outputs) of which outputs each unit reaches (``towards="outputs"``).
 
-    Columns follow the order of ``graph.units_in_layer(0)`` (resp. the last layer).
+    Columns follow the order of ``graph.units_in_layer(0)`` (resp. the last layer); for a DAG view
+    of ``graph.input_units()`` (resp. ``output_units()``), along the view's directed edges.
     """
     last = graph.n_layers - 1
     forward = towards == "inputs"
     if towards not in ("inputs", "outputs"):
         raise ValueError(f"towards must be 'inputs' or 'outputs', not {towards!r}")
+    if graph.is_dag:
+        ends = graph.input_units() if forward else graph.output_units()
+        start = np.zeros((graph.n_units, ends.size), dtype=bool)
+        start[ends, np.arange(ends.size)] = True
+        return propagate(graph, start, forward=forward)
     ends = graph.units_in_layer(0 if forward else last)
     out = np.zeros((graph.n_units, ends.size), dtype=bool)
     out[ends, np.arange(ends.size)] = True
@@ -121,6 +130,8 @@ def module_dag(graph: UnitGraph, partition: Partition) -> ModuleDAG:
     n_mod = partition.n_modules
     last = graph.n_layers - 1
     reach_in, reach_out = reachability(graph, towards="inputs"), reachability(graph, towards="outputs")
+    if graph.is_dag:
+        return _dag_module_dag(graph, partition, labels, reach_in, reach_out)
     inputs, outputs = graph.units_in_layer(0), graph.units_in_layer(last)
     counts, weights = _module_edges(graph, labels, n_mod)
     adjacency = counts > 0
@@ -137,6 +148,39 @@ def module_dag(graph: UnitGraph, partition: Partition) -> ModuleDAG:
             input_support=graph.index[inputs[reach_in[members].any(axis=0)]].tolist(),
             outputs=graph.index[members[graph.layer[members] == last]].tolist(),
             drives=graph.index[outputs[reach_out[members].any(axis=0)]].tolist(),
+            feeds=feeds, fed_by=np.flatnonzero(adjacency[:, m]).tolist(), reuse=len(feeds),
+            level=int(levels[m])))
+    edges = [ModuleEdge(int(a), int(b), int(counts[a, b]), float(weights[a, b]))
+             for a, b in zip(*np.nonzero(adjacency))]
+    nested = None
+    if isinstance(partition, Hierarchy):
+        nested = [partition.project(l).tolist() for l in range(len(partition.levels))]
+    return ModuleDAG(modules, edges, graph.n_layers, acyclic, nested)
+
+
+def _dag_module_dag(graph: UnitGraph, partition: Partition, labels, reach_in, reach_out) -> ModuleDAG:
+    """module_dag for a DAG view: units keyed by group name, ends named ``"{group}:{k}"``."""
+    n_mod = partition.n_modules
+    names = np.array(graph.unit_names(), dtype=object)
+    inputs, outputs = graph.input_units(), graph.output_units()
+    is_in, is_out = np.zeros(graph.n_units, bool), np.zeros(graph.n_units, bool)
+    is_in[inputs], is_out[outputs] = True, True
+    counts, weights = _module_edges(graph, labels, n_mod)
+    adjacency = counts > 0
+    np.fill_diagonal(adjacency, False)
+    levels, acyclic = _levels(adjacency)
+    modules = []
+    for m, members in enumerate(partition.modules()):
+        gs = graph.group[members]
+        units = {graph.group_names[g]: graph.index[members[gs == g]].tolist() for g in np.unique(gs).tolist()}
+        feeds = np.flatnonzero(adjacency[m]).tolist()
+        modules.append(Module(
+            id=m, units=units, n_units=int(members.size),
+            layers=sorted(set(graph.layer[members].tolist())),
+            inputs=names[members[is_in[members]]].tolist(),
+            input_support=names[inputs[reach_in[members].any(axis=0)]].tolist(),
+            outputs=names[members[is_out[members]]].tolist(),
+            drives=names[outputs[reach_out[members].any(axis=0)]].tolist(),
             feeds=feeds, fed_by=np.flatnonzero(adjacency[:, m]).tolist(), reuse=len(feeds),
             level=int(levels[m])))
     edges = [ModuleEdge(int(a), int(b), int(counts[a, b]), float(weights[a, b]))

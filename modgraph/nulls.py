@@ -10,6 +10,12 @@ is **cleaned again** before detection.
 - ``layer_nonzero``: the edges' values are permuted among the existing edges, so the
   exact mask and the multiset of edge values are kept.
 
+On a DAG view (``graph.is_dag``) a block is the set of edges between one source group and one
+target group (FC's rule for channel graphs): every (source group, target group) pair that has
+an edge is shuffled on its own, in (source, target) order, with the edge type of the block kept.
+The chain's blocks are exactly its layer pairs (l, l + 1), so a chain is shuffled as before, bit
+for bit.
+
 The statistic of a method is read from ``Partition.stats`` (see :data:`STATISTICS`):
 ``ncut`` for ``spectral`` and ``description_length`` for ``sbm``/``nested-sbm`` (lower =
 more modular), ``modularity`` for ``modularity`` (higher = more modular).
@@ -41,6 +47,7 @@ from multiprocessing import get_context
 
 import numpy as np
 
+from modgraph.dag import DagNetwork
 from modgraph.graph import UnitGraph, build_unit_graph, condense, drop_isolated
 from modgraph.io.atomic import atomic_path
 from modgraph.network import LayeredNetwork
@@ -91,6 +98,8 @@ def shuffle_graph(graph: UnitGraph, null: str = "layer", *, seed) -> UnitGraph:
     if null not in NULLS:
         raise ValueError(f"unknown null {null!r}; choose one of {', '.join(sorted(NULLS))}")
     rng = np.random.default_rng(seed)
+    if graph.is_dag:
+        return _shuffle_blocks(graph, null, rng)
     src, dst, val = [], [], []
     for l in range(graph.n_layers - 1):
         flat, values, rows, cols = _block_edges(graph, l)
@@ -103,6 +112,32 @@ def shuffle_graph(graph: UnitGraph, null: str = "layer", *, seed) -> UnitGraph:
     cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.array([], dt))
     return UnitGraph(graph.layer, graph.index, cat(src, np.int64), cat(dst, np.int64), cat(val, np.float64),
                      graph.widths)
+
+
+def _shuffle_blocks(graph: UnitGraph, null: str, rng) -> UnitGraph:
+    """Shuffle every (source group, target group) block of a DAG view on its own."""
+    grp = graph.group
+    n_groups = len(graph.group_names)
+    key = grp[graph.src].astype(np.int64) * n_groups + grp[graph.dst]
+    order = np.argsort(key, kind="stable")
+    blocks, first = np.unique(key[order], return_index=True)
+    bounds = np.append(first, order.size)
+    pos = np.empty(graph.n_units, np.int64)
+    for g in range(n_groups):
+        members = np.flatnonzero(grp == g)
+        pos[members] = np.arange(members.size)
+    src, dst, val, typ = [], [], [], []
+    for b, (lo, hi) in zip(blocks.tolist(), zip(bounds[:-1], bounds[1:])):
+        sel = order[lo:hi]
+        cols, rows = np.flatnonzero(grp == b // n_groups), np.flatnonzero(grp == b % n_groups)
+        flat = pos[graph.dst[sel]] * cols.size + pos[graph.src[sel]]
+        flat, values = NULLS[null](flat, graph.value[sel], rows.size * cols.size, rng)
+        src.append(cols[flat % cols.size])
+        dst.append(rows[flat // cols.size])
+        val.append(values)
+        typ.append(np.full(flat.size, graph.edge_type[sel[0]], np.int8))
+    cat = (lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.array([], dt))
+    return graph.with_edges(cat(src, np.int64), cat(dst, np.int64), cat(val, np.float64), cat(typ, np.int8))
 
 
 @dataclass
@@ -217,12 +252,13 @@ def _run_shuffles(graph, method, null, clean, seed, n, options, n_jobs, progress
 
 def significance(network_or_graph, *, method: str = "spectral", null: str = "layer", n_shuffles: int = 50,
                  seed: int = 0, clean: str | None = None, options: dict | None = None, n_jobs: int = 1,
-                 progress: bool = False) -> SignificanceResult:
+                 progress: bool = False, view: str = "split", edge_norm: str | None = None) -> SignificanceResult:
     """Score a network (or unit graph) with ``method`` against ``n_shuffles`` shuffles of ``null``.
 
     Parameters
     ----------
-    network_or_graph : LayeredNetwork or UnitGraph
+    network_or_graph : LayeredNetwork, DagNetwork or UnitGraph
+        A network is made a unit graph with ``build_unit_graph(net, view=view, edge_norm=edge_norm)``.
     method : str
         A detector with a statistic in :data:`STATISTICS`.
     null : str
@@ -239,6 +275,8 @@ def significance(network_or_graph, *, method: str = "spectral", null: str = "lay
         Worker processes (1 = in this process). The result does not depend on it.
     progress : bool
         Show a tqdm bar.
+    view, edge_norm : str
+        The unit graph of a network (see :func:`modgraph.graph.build_unit_graph`); ignored for a UnitGraph.
     """
     if method not in STATISTICS:
         raise ValueError(f"no statistic known for method {method!r}; choose one of {', '.join(sorted(STATISTICS))}")
@@ -250,7 +288,10 @@ def significance(network_or_graph, *, method: str = "spectral", null: str = "lay
     if isinstance(n_shuffles, bool) or not isinstance(n_shuffles, (int, np.integer)) or n_shuffles < 1:
         raise ValueError(f"n_shuffles must be an int >= 1, got {n_shuffles!r}")
     options = dict(options or {})
-    graph = build_unit_graph(network_or_graph) if isinstance(network_or_graph, LayeredNetwork) else network_or_graph
+    if isinstance(network_or_graph, (LayeredNetwork, DagNetwork)):
+        graph = build_unit_graph(network_or_graph, view=view, edge_norm=edge_norm)
+    else:
+        graph = network_or_graph
     t0 = time.perf_counter()
     graph = CLEANERS[clean](graph)
     true_value, true_stats = _score(graph, method, int(seed), options)

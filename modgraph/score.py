@@ -165,14 +165,13 @@ class _View:
         return self.labels[self.graph.units_in_layer(l)]
 
     def input_modules(self) -> set:
-        return {int(x) for x in self.layer_labels(0) if x >= 0}
+        return {int(x) for x in self.labels[self.graph.input_units()] if x >= 0}
 
     def output_modules(self) -> set:
-        return {int(x) for x in self.layer_labels(self.graph.n_layers - 1) if x >= 0}
+        return {int(x) for x in self.labels[self.graph.output_units()] if x >= 0}
 
-    def groups(self, l: int) -> list:
-        """Original unit indices of layer ``l`` grouped by module (unlabelled units left out)."""
-        units = self.graph.units_in_layer(l)
+    def groups(self, units: np.ndarray) -> list:
+        """Original unit indices of ``units`` grouped by module (unlabelled units left out)."""
         lab = self.labels[units]
         return [sorted(self.graph.index[units[lab == m]].tolist()) for m in np.unique(lab[lab >= 0])]
 
@@ -186,14 +185,14 @@ def _restrict(groups, alive) -> list:
 
 
 def _input_separability(v: _View):
-    found = v.groups(0)
+    found = v.groups(v.graph.input_units())
     alive = {i for g in found for i in g}
     expected = _restrict(v.truth.input_groups, alive)
     return _same_partition(found, expected), {"found": found, "expected": expected}
 
 
 def _output_subfunction(v: _View):
-    found = v.groups(v.graph.n_layers - 1)
+    found = v.groups(v.graph.output_units())
     expected = [sorted(g) for g in v.truth.output_groups]
     return _same_partition(found, expected), {"found": found, "expected": expected}
 
@@ -209,7 +208,7 @@ def _whole_layers(v: _View) -> dict:
 
 
 def _reuse(v: _View):
-    ins, first = set(v.layer_labels(0).tolist()), set(v.layer_labels(1).tolist())
+    ins, first = set(v.labels[v.graph.input_units()].tolist()), set(v.layer_labels(1).tolist())
     one = len(ins) == 1 and -1 not in ins
     module = next(iter(ins)) if one else None
     holds_first = one and first == {module}
@@ -224,8 +223,11 @@ def _reuse(v: _View):
 def _hidden_separability(v: _View):
     g = v.graph
     reach = reachability(g, towards="outputs")              # (units, outputs)
-    out_index = g.index[g.units_in_layer(g.n_layers - 1)]
-    hidden = np.flatnonzero((g.layer > 0) & (g.layer < g.n_layers - 1))
+    outs = g.output_units()
+    out_index = g.index[outs]
+    end = np.zeros(g.n_units, bool)
+    end[g.input_units()], end[outs] = True, True
+    hidden = np.flatnonzero(~end)
     mixed = []
     for u in hidden:
         hit = set(out_index[reach[u]].tolist())
@@ -275,8 +277,7 @@ CRITERIA = {
 }
 
 
-def _grouping_scores(v: _View, layer: int, groups) -> dict:
-    units = v.graph.units_in_layer(layer)
+def _grouping_scores(v: _View, units: np.ndarray, groups) -> dict:
     truth = {i: k for k, grp in enumerate(groups) for i in grp}
     keep = [u for u in units if v.labels[u] >= 0 and int(v.graph.index[u]) in truth]
     if not keep:
@@ -293,10 +294,11 @@ def score(graph: UnitGraph, partition: Partition, truth: GroundTruth, *, criteri
     Returns ``{"success": bool, "criteria": {name: {"success", "evidence"}}, "input": {nmi, ari},
     "output": {nmi, ari}}``; ``success`` is the conjunction of ``truth.success``.
     """
-    widths = graph.widths
-    if widths[0] != truth.n_inputs or widths[-1] != truth.n_outputs:
+    n_in = graph.widths[0]
+    n_out = graph.output_units().size if graph.is_dag else graph.widths[-1]
+    if n_in != truth.n_inputs or n_out != truth.n_outputs:
         raise ValueError(f"the ground truth is for {truth.n_inputs} inputs and {truth.n_outputs} outputs, "
-                         f"the network has {widths[0]} and {widths[-1]}")
+                         f"the network has {n_in} and {n_out}")
     names = list(dict.fromkeys(criteria if criteria is not None else truth.success + truth.report))
     unknown = [n for n in names if n not in CRITERIA]
     if unknown:
@@ -308,5 +310,5 @@ def score(graph: UnitGraph, partition: Partition, truth: GroundTruth, *, criteri
         results[name] = {"success": bool(ok), "evidence": evidence}
     success = all(results[n]["success"] for n in truth.success if n in results) if truth.success else None
     return {"success": success, "success_criteria": list(truth.success), "criteria": results,
-            "input": _grouping_scores(v, 0, truth.input_groups),
-            "output": _grouping_scores(v, graph.n_layers - 1, truth.output_groups)}
+            "input": _grouping_scores(v, graph.input_units(), truth.input_groups),
+            "output": _grouping_scores(v, graph.output_units(), truth.output_groups)}

@@ -103,6 +103,8 @@ def sbm(graph: UnitGraph, *, seed: int = 1, weighted: bool = False, layer_aware:
         ``modularity`` (``gt.modularity`` with |w|).
     """
     seed = check_seed(seed)
+    if layer_aware and isinstance(graph, UnitGraph):
+        graph.require("sbm (layer_aware=true)")
     work = prepare(graph, condense=condense)
     g, levels, dl = _fit(work, nested=False, seed=seed, weighted=weighted, layer_aware=layer_aware,
                          n_restarts=n_restarts, n_sweeps=n_sweeps, multilevel_sweeps=multilevel_sweeps)
@@ -158,6 +160,8 @@ def nested_sbm(graph: UnitGraph, *, seed: int = 1, weighted: bool = False, layer
         ``modularity`` (of the modules, ``gt.modularity`` with |w|).
     """
     seed = check_seed(seed)
+    if layer_aware and isinstance(graph, UnitGraph):
+        graph.require("nested-sbm (layer_aware=true)")
     work = prepare(graph, condense=condense)
     g, levels, dl = _fit(work, nested=True, seed=seed, weighted=weighted, layer_aware=layer_aware,
                          n_restarts=n_restarts, n_sweeps=n_sweeps, multilevel_sweeps=multilevel_sweeps)

@@ -231,6 +231,8 @@ def sculpting(graph: UnitGraph, *, seed: int = 1, preset: str = "boolean", theta
     mm = PRESETS[preset][1] if mm is None else float(mm)
     if not 0.5 <= theta < 1:
         raise ValueError(f"theta must be in [0.5, 1), got {theta}")
+    if isinstance(graph, UnitGraph):
+        graph.require("sculpting", consecutive=True)          # clusters merge into the layer just below
     work = prepare(graph, condense=True)
     clusters = np.zeros(work.n_units, dtype=np.int64)
     info = []

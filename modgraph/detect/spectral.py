@@ -40,7 +40,7 @@ import scipy.sparse.linalg as sla
 
 from modgraph.detect._registry import register
 from modgraph.detect._kmeans import kmeans
-from modgraph.errors import FormatError
+from modgraph.errors import FormatError, ModgraphError
 from modgraph.graph import UnitGraph
 from modgraph.partition import Partition
 
@@ -205,7 +205,11 @@ def spectral_embedding(graph: UnitGraph, k: int, *, seed: int = 0, solver: str =
     inv_sqrt = 1.0 / np.sqrt(d)
     side = graph.layer % 2 == 0
     found, used = None, solver
-    if solver in ("auto", "bipartite") and k <= min(side.sum(), (~side).sum()):
+    if solver == "bipartite" and not graph.is_consecutive:
+        raise ModgraphError(f"spectral solver 'bipartite' needs every edge from layer l to l + 1; this "
+                            f"{graph.view} view has edges that skip layers or is not layered: use solver "
+                            "'auto', 'dense' or 'arpack'")
+    if solver in ("auto", "bipartite") and graph.is_consecutive and k <= min(side.sum(), (~side).sum()):
         found, used = _top_bipartite(graph, inv_sqrt, k, dense_limit=dense_limit, seed=seed), "bipartite"
     if found is None:
         m = (sp.diags(inv_sqrt) @ graph.adjacency() @ sp.diags(inv_sqrt)).tocsr()   # D^-1/2 A D^-1/2 = I - L_sym

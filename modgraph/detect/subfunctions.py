@@ -86,6 +86,8 @@ def subfunctions(graph: UnitGraph, *, seed: int = 1, n_restarts: int = 5) -> Par
     seed = check_seed(seed)
     if isinstance(n_restarts, bool) or not isinstance(n_restarts, (int, np.integer)) or n_restarts < 1:
         raise ValueError(f"n_restarts must be an int >= 1, got {n_restarts!r}")
+    if isinstance(graph, UnitGraph):
+        graph.require("subfunctions", consecutive=True)       # its path algebra multiplies layer blocks
     work = prepare(graph, condense=True)                                                       # step 1
     unit_g, closure_g, n_closure_edges = _views(work)                                          # step 2
     proposals = _modularity_proposals(unit_g, closure_g, seed=seed, n_restarts=int(n_restarts))  # step 3

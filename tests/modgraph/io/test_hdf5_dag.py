@@ -87,15 +87,14 @@ def test_bad_files_are_refused_naming_the_step(tmp_path, edit, match):
 
 def test_info_prints_groups_and_the_unit_graph_routes_chains(tmp_path, capsys):
     from modgraph.cli import main
-    from modgraph.errors import ModgraphError
     from modgraph.graph import build_unit_graph
 
     save(_every_op(), tmp_path / "dag.h5")
     assert main(["info", str(tmp_path / "dag.h5")]) == 0
     out = capsys.readouterr().out
     assert "8 unit groups, 31 units, 80 edges" in out and "identity 12" in out and "sigmoid (assumed)" in out
-    with pytest.raises(ModgraphError, match="the unit graph of a DAG"):
-        build_unit_graph(load(tmp_path / "dag.h5"))
+    g = build_unit_graph(load(tmp_path / "dag.h5"))            # a DAG's split view: every unit, every edge
+    assert (g.n_units, g.n_edges, g.view) == (31, 80, "split")
     chain = random_network([3, 4, 2], seed=3)
     a, b = build_unit_graph(DagNetwork.from_layered(chain)), build_unit_graph(chain)
     assert all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("src", "dst", "value", "layer", "index"))
