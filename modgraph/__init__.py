@@ -2,7 +2,7 @@
 
 Map of the package (one neutral value flows through pure functions)::
 
-    file ──io.load──► LayeredNetwork ──build_unit_graph──► UnitGraph ──condense──► UnitGraph
+    file ──io.load──► LayeredNetwork | DagNetwork ──build_unit_graph(view=)──► UnitGraph ──condense──► UnitGraph
          ──detect(method)──► Partition / Hierarchy ──module_dag──► ModuleDAG ──score──► report
 
 - :mod:`modgraph.network` — ``Layer``, ``LayeredNetwork``: the model every loader returns.
@@ -13,7 +13,8 @@ Map of the package (one neutral value flows through pure functions)::
 - :mod:`modgraph.io` — ``load`` (modgraph HDF5, ONNX, Keras .h5/.keras, PyTorch state dicts; chosen by
   content; a ``LayeredNetwork`` for a dense chain, a ``DagNetwork`` for an ONNX CNN or residual/concat
   graph, :mod:`modgraph.io.onnx_dag`), ``save`` (modgraph HDF5), ``export_onnx``.
-- :mod:`modgraph.graph` — ``UnitGraph``, ``build_unit_graph``, ``condense``, ``drop_isolated``.
+- :mod:`modgraph.graph` — ``UnitGraph``, ``build_unit_graph`` (a DAG in the views ``split``, ``coupled``,
+  ``filan``), ``condense``, ``drop_isolated``.
 - :mod:`modgraph.detect` — ``detect(graph, method=..., seed=...)`` and the registry of methods
   (``sbm``, ``nested-sbm``, ``modularity``, ``spectral``, ``sculpting``); ``modgraph.detect`` as an
   attribute of this package is the function, the registry is ``modgraph.detect.DETECTORS``.
@@ -23,7 +24,7 @@ Map of the package (one neutral value flows through pure functions)::
 - :mod:`modgraph.tasks` — Boolean task specs (``parse_task``, ``read_task``) and the truth table and
   ground truth derived from them (the trainers import them; ``modgraph analyze --truth SPEC`` uses them).
 - :mod:`modgraph.nulls` — shuffle null models and significance (p, z).
-- :mod:`modgraph.lesion` — lesion tests of modules (numpy forward pass).
+- :mod:`modgraph.lesion` — lesion tests of modules (numpy forward pass; chains of dense layers only).
 - :mod:`modgraph.analyze` — the end-to-end pipeline behind ``modgraph analyze``; :mod:`modgraph.report`
   its text and pictures; :mod:`modgraph.study` studies: a TOML spec → stored runs, tables, report.html
   (``modgraph study``); :mod:`modgraph.export` GraphML/GEXF/CSV for other tools.

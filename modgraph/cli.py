@@ -32,16 +32,24 @@ def _cmd_info(args) -> int:
             warnings.simplefilter("ignore", AssumptionWarning)        # what was assumed is printed below
             log("load")
             net = load(path, activations=activations)
-        s = net.summary()
+        s = net.summary(edge_norm=args.edge_norm or "l1") if hasattr(net, "groups") else net.summary()
         s["file"] = str(path)
         if net.metadata.get("assumed"):
             s["assumed"] = net.metadata["assumed"]
+        if args.view or args.edge_norm:
+            s["unit_graph"] = _unit_graph_summary(net, args.view or "split", args.edge_norm)
         summaries.append(s)
     if args.json:
         print(json.dumps(summaries if len(summaries) > 1 else summaries[0], indent=2))
         return 0
     for s in summaries:
-        print(_format_dag_summary(s) if "groups" in s else _format_summary(s))
+        text = _format_dag_summary(s) if "groups" in s else _format_summary(s)
+        if "unit_graph" in s:
+            u = s["unit_graph"]
+            text += (f"\n  unit graph, view {u['view']}, edge norm {u['edge_norm']}: {u['n_units']} units in "
+                     f"{u['n_groups']} groups, {u['n_edges']} edges, "
+                     + (f"{u['n_layers']} layers" if u["layered"] else "not layered"))
+        print(text)
         for line in s.get("assumed", ()):
             print(f"  assumed: {line}")
     return 0
@@ -55,6 +63,15 @@ def _activations(args):
         return parse_activations(args.activations)
     except ValueError as err:
         raise UsageError(str(err)) from None
+
+
+def _unit_graph_summary(net, view: str, edge_norm) -> dict:
+    from modgraph.graph import build_unit_graph
+
+    g = build_unit_graph(net, view=view, edge_norm=edge_norm)
+    return {"view": g.view if g.is_dag else view, "edge_norm": g.edge_norm, "n_units": g.n_units,
+            "n_edges": g.n_edges, "n_groups": len(set(g.group.tolist())) if g.is_dag else g.n_layers,
+            "n_layers": g.n_layers, "layered": g.layered}
 
 
 def _format_dag_summary(s: dict) -> str:
@@ -146,7 +163,7 @@ def _cmd_analyze(args) -> int:
     with StageLog(f"{Path(path).name} {method}", enabled=not args.quiet) as log, warnings.catch_warnings():
         warnings.simplefilter("ignore", AssumptionWarning)            # what was assumed is printed below
         a = analyze_file(path, method=method, seed=args.seed, truth=truth, progress=log, activations=activations,
-                         **options[method])
+                         view=args.view, edge_norm=args.edge_norm, **options[method])
         if args.out:                              # everything computed and rendered: now write
             log("render pictures")
             files = render_analysis(a)
@@ -177,7 +194,8 @@ def _cmd_significance(args) -> int:
     check_out_folder(args.out, parents=True)
     options = {"k": 12 if args.k is None else args.k} if args.method == "spectral" else {}
     res = significance(load(args.file), method=args.method, null=args.null, n_shuffles=args.shuffles,
-                       seed=args.seed, options=options, n_jobs=args.jobs, progress=True)
+                       seed=args.seed, options=options, n_jobs=args.jobs, progress=True, view=args.view,
+                       edge_norm=args.edge_norm)
     print(res.table())
     stem = Path(args.out) / f"{Path(args.file).stem}-{args.method}-{args.null}"
     res.save_json(stem.with_suffix(".json"))
@@ -188,6 +206,16 @@ def _cmd_significance(args) -> int:
 
 _ACT_HELP = ("activations of a file that stores none (state dict, safetensors), one per layer, e.g. relu,relu,tanh "
              "(default: assumed relu between layers, identity at the end)")
+
+
+def _graph_options(p, default_view="split") -> None:
+    """--view and --edge-norm: which unit graph of a DAG (docs/dag.md, "Unit graphs and views")."""
+    p.add_argument("--view", choices=("split", "coupled", "filan"), default=default_view,
+                   help="unit graph of a DAG: split (default; every group a layer at its depth), coupled (residual "
+                        "streams merged, not layered) or filan (conv->conv channel graph)")
+    p.add_argument("--edge-norm", dest="edge_norm", choices=("l1", "l2", "filan", "nnz"),
+                   help="kernel slice -> edge weight: l1 (default), l2, filan (matrix 1-norm; default of "
+                        "--view filan) or nnz")
 
 
 def _add_analyze(sub) -> None:
@@ -207,6 +235,7 @@ def _add_analyze(sub) -> None:
     an.add_argument("--workers", type=int, default=1, help="worker processes for several runs (default 1)")
     an.add_argument("--quiet", action="store_true", help="no progress bar or stage lines")
     an.add_argument("--activations", metavar="A[,A...]", help=_ACT_HELP)
+    _graph_options(an)
     an.set_defaults(run=_cmd_analyze)
 
 
@@ -223,6 +252,7 @@ def _add_significance(sub) -> None:
     sig.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     sig.add_argument("--out", default="out/significance", help="folder for the JSON and the histogram "
                      "(default out/significance; made if missing)")
+    _graph_options(sig)
     sig.set_defaults(run=_cmd_significance)
 
 
@@ -234,6 +264,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("files", nargs="+", help="network files (.h5, .onnx, Keras .h5, .pt)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.add_argument("--activations", metavar="A[,A...]", help=_ACT_HELP)
+    _graph_options(info, default_view=None)
     info.set_defaults(run=_cmd_info)
     _add_analyze(sub)
     _add_significance(sub)

@@ -38,7 +38,8 @@ def cmd_analyze_many(args, methods: list, options: dict, *, truth=None) -> int:
         outcome = analyze_files(args.files, methods, out, seed=args.seed, options=options, truth=truth,
                                 workers=getattr(args, "workers", 1),
                                 progress=not (args.json or getattr(args, "quiet", False)),
-                                pictures=bool(args.out))
+                                pictures=bool(args.out), view=None if args.view == "split" else args.view,
+                                edge_norm=args.edge_norm)
         found = [(rec, stored_analysis(out, rec)) for rec in outcome.records]
     failed = [rec for rec, d in found if d is None]
     if args.json:
@@ -90,10 +91,11 @@ def cmd_export(args) -> int:
     from modgraph.progress import StageLog
 
     with StageLog(Path(args.file).name) as log:
-        a = analyze_file(args.file, method=args.method, seed=args.seed, progress=log)
+        a = analyze_file(args.file, method=args.method, seed=args.seed, progress=log, view=args.view,
+                         edge_norm=args.edge_norm)
         log(f"write {args.to}")
         path = export_analysis(a, to=args.to, out=out)
-    print(f"wrote {path}: {sum(a.network.widths)} units, {a.partition.n_modules} modules "
+    print(f"wrote {path}: {sum(a.graph.widths)} units, {a.partition.n_modules} modules "
           f"({args.method}, seed {args.seed}) as {args.to}")
     return 0
 
@@ -118,4 +120,8 @@ def add_subcommands(sub) -> None:
     ex.add_argument("--out", required=True, help="output file")
     ex.add_argument("--method", default="sculpting", help="detection method (default sculpting)")
     add_seed(ex)
+    ex.add_argument("--view", choices=("split", "coupled", "filan"), default="split",
+                    help="unit graph of a DAG (as for analyze; default split)")
+    ex.add_argument("--edge-norm", dest="edge_norm", choices=("l1", "l2", "filan", "nnz"),
+                    help="kernel slice -> edge weight (as for analyze)")
     ex.set_defaults(run=cmd_export)

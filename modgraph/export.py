@@ -5,7 +5,9 @@ attributes only (``dag-networks.md`` §4: networkx refuses graph-tool's vector a
 ``unit`` (its name), ``layer``, ``index``, ``alive`` (1 when on an input-output path) and one
 integer column per hierarchy level, ``module_l0`` (finest) … ``module_lK`` (−1: removed or dead).
 Edges carry ``weight`` (|w|) and ``value`` (w). GraphML is read by networkx, igraph and graph-tool;
-GEXF 1.2 by networkx and Gephi; CSV is the node table alone.
+GEXF 1.2 by networkx and Gephi; CSV is the node table alone. A DAG's analysis exports the full
+graph of its view with ``unit``, ``group``, ``op_type``, ``depth``, ``channel``, ``alive`` and the
+module columns per node, ``weight`` and ``value`` (both the edge norm) and ``type`` per edge.
 
 Examples
 --------
@@ -41,7 +43,14 @@ def _levels(analysis) -> list[np.ndarray]:
 
 
 def unit_tables(analysis) -> tuple[list[dict], list[dict], dict]:
-    """(nodes, edges, graph attributes) of the analysed network's full unit graph."""
+    """(nodes, edges, graph attributes) of the analysed network's full unit graph.
+
+    For a DAG: the full graph of the analysis's view, nodes with ``unit`` (``"{group}:{k}"``),
+    ``group``, ``op_type``, ``depth``, ``channel``, ``alive`` and the module columns; edges with
+    ``weight`` and ``value`` (the edge norm) and ``type``; the graph attributes add ``view`` and ``edge_norm``.
+    """
+    if analysis.graph.is_dag:
+        return _dag_tables(analysis)
     full = build_unit_graph(analysis.network)
     alive = np.zeros(full.n_units, dtype=bool)
     alive[analysis.graph.original_id] = True
@@ -56,6 +65,26 @@ def unit_tables(analysis) -> tuple[list[dict], list[dict], dict]:
              for s, d, v in zip(full.src, full.dst, full.value)]
     meta = {"method": analysis.partition.method, "seed": int(analysis.partition.seed or 0),
             "source": str(analysis.network.source or ""), "format": EXPORT_VERSION}
+    return nodes, edges, meta
+
+
+def _dag_tables(analysis):
+    from modgraph.dag_edges import EDGE_TYPES
+
+    g = analysis.graph
+    full = build_unit_graph(analysis.network, view=g.view, edge_norm=g.edge_norm)
+    alive = np.zeros(full.n_units, dtype=bool)
+    alive[g.original_id] = True
+    levels = _levels(analysis)
+    names = full.unit_names()
+    nodes = [{"unit": names[u], "group": full.group_names[full.group[u]], "op_type": full.group_ops[full.group[u]],
+              "depth": int(full.layer[u]), "channel": int(full.index[u]), "alive": int(alive[u]),
+              **{f"module_l{k}": int(lab[u]) for k, lab in enumerate(levels)}} for u in range(full.n_units)]
+    edges = [{"source": int(s), "target": int(d), "weight": float(v), "value": float(v), "type": EDGE_TYPES[t]}
+             for s, d, v, t in zip(full.src, full.dst, full.value, full.edge_type)]
+    meta = {"method": analysis.partition.method, "seed": int(analysis.partition.seed or 0),
+            "source": str(analysis.network.source or ""), "format": EXPORT_VERSION, "view": g.view,
+            "edge_norm": g.edge_norm}
     return nodes, edges, meta
 
 
@@ -83,7 +112,9 @@ def to_graphml(nodes, edges, meta) -> str:
                    + "</node>")
     for e in edges:
         out.append(f'<edge source="u{e["source"]}" target="u{e["target"]}">'
-                   f'<data key="e_weight">{e["weight"]!r}</data><data key="e_value">{e["value"]!r}</data></edge>')
+                   + "".join(f'<data key="e_{k}">{v!r}</data>' if isinstance(v, float) else
+                             f'<data key="e_{k}">{_x(v)}</data>' for k, v in e.items() if k not in ("source", "target"))
+                   + "</edge>")
     out += ["</graph>", "</graphml>", ""]
     return "\n".join(out)
 
@@ -99,11 +130,11 @@ def to_gexf(nodes, edges, meta) -> str:
            '<gexf xmlns="http://www.gexf.net/1.2draft" version="1.2">',
            f'<meta><description>{_x(meta)}</description></meta>',
            '<graph defaultedgetype="directed" mode="static">', '<attributes class="node">',
-           *(f'<attribute id="{i}" title="{k}" type="integer"/>' for i, k in enumerate(cols)),
+           *(f'<attribute id="{i}" title="{k}" type="{_type(nodes[0][k], "gexf")}"/>' for i, k in enumerate(cols)),
            '</attributes>', '<attributes class="edge"><attribute id="0" title="value" type="double"/></attributes>',
            "<nodes>"]
     for u, n in enumerate(nodes):
-        vals = "".join(f'<attvalue for="{i}" value="{n[k]}"/>' for i, k in enumerate(cols))
+        vals = "".join(f'<attvalue for="{i}" value="{_x(n[k])}"/>' for i, k in enumerate(cols))
         out.append(f'<node id="u{u}" label={quoteattr(n["unit"])}><attvalues>{vals}</attvalues></node>')
     out.append("</nodes><edges>")
     for i, e in enumerate(edges):

@@ -463,14 +463,15 @@ def propagate(graph: UnitGraph, start: np.ndarray, *, forward: bool = True) -> n
     out = np.array(start, dtype=bool)
     frm, to = (graph.src, graph.dst) if forward else (graph.dst, graph.src)
     n = graph.n_units
-    if graph.layered:
-        layers = range(graph.n_layers) if forward else range(graph.n_layers - 1, -1, -1)
-        key = graph.layer[to]
-        for l in layers:
-            sel = key == l
-            if sel.any():
-                a = sp.csr_matrix((np.ones(int(sel.sum()), np.float32), (to[sel], frm[sel])), shape=(n, n))
-                out |= (a @ out.astype(np.float32)) > 0
+    if graph.layered:                      # edges into layer l only come from earlier layers: one sweep
+        key = graph.layer[to] if forward else -graph.layer[to]
+        order = np.argsort(key, kind="stable")
+        bounds = np.flatnonzero(np.diff(key[order])) + 1
+        for e in np.split(order, bounds) if order.size else []:
+            rows, r = np.unique(to[e], return_inverse=True)
+            cols, c = np.unique(frm[e], return_inverse=True)
+            a = sp.csr_matrix((np.ones(e.size, np.float32), (r, c)), shape=(rows.size, cols.size))
+            out[rows] |= (a @ out[cols].astype(np.float32)) > 0
         return out
     a = sp.csr_matrix((np.ones(frm.size, np.float32), (to, frm)), shape=(n, n))
     while True:

@@ -29,12 +29,19 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as _st
 
+from modgraph.errors import ModgraphError
 from modgraph.network import ACTIVATIONS, LayeredNetwork
 
 __all__ = ["lesion_accuracy", "importance", "classify_lesion"]
 
 
 def _dense_layers(network: LayeredNetwork):
+    if not isinstance(network, LayeredNetwork):
+        if getattr(network, "is_chain", False):
+            network = network.to_layered()
+        else:
+            raise ModgraphError("lesion tests silence units of a chain of dense layers; this network is a DAG "
+                                f"({network!r}): lesioning conv channels and merges is not implemented")
     return [(l.dense().T, np.asarray(l.bias, dtype=np.float64), l.activation, l.alpha) for l in network.layers]
 
 

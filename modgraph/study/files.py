@@ -52,11 +52,13 @@ def _root(files) -> Path:
 
 
 def files_spec(files, methods, *, seed: int = 1, options: dict | None = None, truth=None,
-               pictures: bool = True, name: str = "analyze") -> StudySpec:
+               pictures: bool = True, name: str = "analyze", view: str | None = None,
+               edge_norm: str | None = None) -> StudySpec:
     """A study of every file × method with the one detector ``seed`` (what ``modgraph analyze`` runs).
 
     ``options`` are ``--option`` pairs (``KEY`` for every method, ``METHOD.KEY`` for one);
     a missing or unreadable file is planned like any other and becomes an error row.
+    ``view``/``edge_norm`` (None = the default unit graph) choose the unit graph of a DAG.
     """
     files = [Path(f).resolve() for f in files]
     root = _root(files)
@@ -66,6 +68,10 @@ def files_spec(files, methods, *, seed: int = 1, options: dict | None = None, tr
            "methods": [{"name": m, "options": method_options(options or {}, m)} for m in methods]}
     if truth is not None:
         doc["study"]["truth"] = str(Path(truth).resolve())
+    if view is not None:
+        doc["study"]["views"] = [view]
+    if edge_norm is not None:
+        doc["study"]["edge_norms"] = [edge_norm]
     spec = parse_spec(doc, source="<modgraph analyze>", base=root)
     return replace(spec, inputs=({"files": [str(f) for f in files], "network": None, "tags": {}, "truth": None},))
 
@@ -107,10 +113,12 @@ def stored_analysis(out, record) -> dict | None:
 
 
 def analyze_files(files, methods, out, *, seed: int = 1, options: dict | None = None, truth=None,
-                  workers: int = 1, progress: bool = True, pictures: bool = True):
+                  workers: int = 1, progress: bool = True, pictures: bool = True, view: str | None = None,
+                  edge_norm: str | None = None):
     """Run :func:`files_spec` as a study under ``out`` and add ``summary.csv``; returns the
     :class:`~modgraph.study.driver.Outcome` (its ``records`` in plan order)."""
-    spec = files_spec(files, methods, seed=seed, options=options, truth=truth, pictures=pictures)
+    spec = files_spec(files, methods, seed=seed, options=options, truth=truth, pictures=pictures, view=view,
+                      edge_norm=edge_norm)
     outcome = run_study(spec, out, workers=workers, progress=progress)
     write_summary(out, outcome.records)
     return outcome

@@ -48,7 +48,7 @@ def _view_options(task) -> dict:
     missing = [k for k in extra if k not in params]
     if missing:
         raise ValueError(f"{missing[0]} {extra[missing[0]]!r} asked, but this modgraph has no {missing[0]} "
-                         f"choice (layered networks only); leave study.{missing[0]}s out")
+                         f"choice; leave study.{missing[0]}s out")
     return extra
 
 
@@ -88,7 +88,8 @@ def _significance(task) -> tuple[dict, dict]:
 
     sig = task["significance"]
     res = significance(load(task["path"]), method=task["method"], null=sig["null"], n_shuffles=sig["shuffles"],
-                       seed=task["seed"], options={**task["options"], **sig["options"]})
+                       seed=task["seed"], options={**task["options"], **sig["options"]},
+                       **{"view": "split", **_view_options(task)})
     row = {"source_format": "", "p": round(float(res.p), 6), "z": "" if res.z is None else round(float(res.z), 4),
            "statistic": res.statistic, "true_value": float(res.true_value), "null": res.null,
            "shuffles": res.n_shuffles}
