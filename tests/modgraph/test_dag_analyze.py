@@ -133,3 +133,16 @@ def test_export_of_a_dag_analysis_is_scalar_and_read_by_networkx(tmp_path):
     (tmp_path / "g.gexf").write_text(to_gexf(nodes, edges, meta))
     h = nx.read_gexf(tmp_path / "g.gexf")
     assert h.number_of_nodes() == net.n_units and h.nodes["u4"]["group"] == "a"
+
+
+def test_cli_analyze_of_several_runs_carries_the_view(tmp_path, capsys):
+    net, _ = residual_modules()
+    save(net, tmp_path / "res.h5")
+    assert main(["analyze", str(tmp_path / "res.h5"), "--method", "modularity", "spectral", "--option",
+                 "spectral.k=2", "--view", "coupled", "--edge-norm", "l2", "--out", str(tmp_path / "o")]) == 0
+    capsys.readouterr()
+    found = sorted((tmp_path / "o").rglob("analysis.json"))
+    assert len(found) == 2
+    for f in found:
+        d = json.loads(f.read_text())
+        assert (d["view"], d["edge_norm"], d["partition"]["n_modules"]) == ("coupled", "l2", 2)
