@@ -4,7 +4,7 @@ from __future__ import annotations
 __all__ = ["format_analysis", "format_table", "format_groups", "format_truth_vs_found", "short_list"]
 
 #: Lists longer than this are shown as ``first … last (n noun)``.
-MAX_LISTED = 12
+MAX_LISTED = 32
 
 
 def short_list(names, noun: str = "units", *, limit: int = MAX_LISTED) -> str:
