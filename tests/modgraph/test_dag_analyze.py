@@ -138,7 +138,7 @@ def test_export_of_a_dag_analysis_is_scalar_and_read_by_networkx(tmp_path):
 def test_cli_analyze_of_several_runs_carries_the_view(tmp_path, capsys):
     net, _ = residual_modules()
     save(net, tmp_path / "res.h5")
-    assert main(["analyze", str(tmp_path / "res.h5"), "--method", "modularity", "spectral", "--option",
+    assert main(["analyze", str(tmp_path / "res.h5"), "--method", "modularity,spectral", "--option",
                  "spectral.k=2", "--view", "coupled", "--edge-norm", "l2", "--out", str(tmp_path / "o")]) == 0
     capsys.readouterr()
     found = sorted((tmp_path / "o").rglob("analysis.json"))
