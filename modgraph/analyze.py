@@ -109,7 +109,8 @@ def _group_counts(g: UnitGraph) -> list[dict]:
 
 def _ends(network) -> tuple[int, int]:
     if isinstance(network, DagNetwork):
-        return (sum(g.n_units for g in network.groups if g.kind == "input"), sum(g.n_units for g in network.groups if g.kind == "output"))
+        return (sum(g.n_units for g in network.groups if g.kind == "input"),
+                sum(g.n_units for g in network.groups if g.kind == "output"))
     return network.n_inputs, network.n_outputs
 
 
