@@ -25,7 +25,7 @@ def _check(args, name, ok, want: str) -> None:
 
 def _config(args):
     """Everything validated into (task, widths, SculptConfig, config dict), before any work."""
-    from trainers.config import task_train_config
+    from trainers.config import dense_epoch_limit, task_train_config
     from trainers.sculpt import PE_GRID, PU_GRID, SculptConfig
     from trainers.tasks import load_task
 
@@ -44,7 +44,8 @@ def _config(args):
     train_cfg = task_train_config(task, hidden, seed=args.seed, lr=args.lr, epochs=args.epochs,
                                   batch_size=args.batch_size, weight_decay=args.weight_decay, noise_std=args.noise)
     cfg = SculptConfig(train=train_cfg, gate=args.gate if args.gate is not None else 1.0, unit_steps=pus,
-                       edge_steps=pes, threads=args.threads)
+                       edge_steps=pes, threads=args.threads,
+                       max_dense_epochs=dense_epoch_limit(task, hidden, seed=args.seed))
     widths = [task.n_inputs, *hidden, task.n_outputs]
     record = {"command": "boolean", "task": task.id, "task_name": task.name, "task_source": str(args.task),
               "hidden": hidden, "widths": widths, "seed": args.seed, "grid": bool(args.grid),

@@ -17,7 +17,7 @@ def run_demo(out, *, task_name: str = "both", hidden=(24, 24), seed: int = 0, me
     """Run the demo, writing under ``out``; returns 0 when both analyses succeed."""
     from modgraph.analyze import analyze_file, write_analysis
     from modgraph.report.text import format_analysis, format_truth_vs_found
-    from trainers.config import task_train_config
+    from trainers.config import dense_epoch_limit, task_train_config
     from trainers.export import export_run
     from trainers.sculpt import SculptConfig, sculpt_grid
     from trainers.tasks import load_task
@@ -28,7 +28,8 @@ def run_demo(out, *, task_name: str = "both", hidden=(24, 24), seed: int = 0, me
     widths = [task.n_inputs, *hidden, task.n_outputs]
     print(f"modgraph demo — task {task.id} ({task.name}): {task.spec.get('description', '')}")
     print(f"1. train and sculpt {widths}, seed {seed}, full (Pu, Pe) grid (Neural Sculpting §4)")
-    cfg = SculptConfig(train=task_train_config(task, hidden, seed=seed))
+    cfg = SculptConfig(train=task_train_config(task, hidden, seed=seed),
+                       max_dense_epochs=dense_epoch_limit(task, hidden, seed=seed))
     x, y = task.truth_table()
     result = sculpt_grid(x, y, widths, config=cfg, seed=seed, progress=True)
     record = {"command": "demo", "task": task.id, "task_name": task.name, "hidden": list(hidden),

@@ -56,7 +56,7 @@ class MnistSculptConfig:
 
 
 @torch.no_grad()
-def evaluate_chunked(net: MaskedMLP, x, y, *, log_eps: float = 1e-7, chunk: int = 4096):
+def evaluate_chunked(net: MaskedMLP, x, y, *, log_eps: float = 1e-8, chunk: int = 4096):
     """Per-bit accuracy (threshold 0.5) and mean BCE of every network, each (S,), over row chunks."""
     correct = torch.zeros(net.n_stack, dtype=torch.float64)
     loss = torch.zeros(net.n_stack, dtype=torch.float64)

@@ -46,7 +46,7 @@ def percentile(values: torch.Tensor, pct: torch.Tensor) -> torch.Tensor:
     return lo_v + (hi_v - lo_v) * frac
 
 
-def unit_saliency(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, *, log_eps: float = 1e-7) -> torch.Tensor:
+def unit_saliency(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, *, log_eps: float = 1e-8) -> torch.Tensor:
     """Taylor saliency of every hidden unit, shape (S, H) (hidden layers concatenated)."""
     theta = (net.theta * net.mask).detach().requires_grad_(True)   # only to build the graph
     with torch.enable_grad():

@@ -22,7 +22,7 @@ def sculpt_cells(cells, cache, *, grid: bool = True, progress: bool = True) -> l
 
     ``info`` holds the task, depth, width, seed, accuracy, edges and sparsity of the run.
     """
-    from trainers.config import task_train_config
+    from trainers.config import dense_epoch_limit, task_train_config
     from trainers.export import export_run
     from trainers.sculpt import PE_GRID, PU_GRID, SculptConfig, sculpt_grid
     from trainers.tasks import load_task
@@ -35,6 +35,7 @@ def sculpt_cells(cells, cache, *, grid: bool = True, progress: bool = True) -> l
             task = load_task(name)
             widths = [task.n_inputs, *hidden, task.n_outputs]
             cfg = SculptConfig(train=task_train_config(task, hidden, seed=seed),
+                               max_dense_epochs=dense_epoch_limit(task, hidden, seed=seed),
                                unit_steps=PU_GRID if grid else (10.0,), edge_steps=PE_GRID if grid else (0.5,))
             x, y = task.truth_table()
             res = sculpt_grid(x, y, widths, config=cfg, seed=seed)

@@ -32,7 +32,8 @@ __all__ = ["TrainConfig", "train", "evaluate", "bce", "loss_gradient", "adam_ste
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training settings (defaults: spec §3; ``log_eps`` is the ε guard inside the BCE logs)."""
+    """Training settings (defaults: spec §3; ``log_eps`` is the BCE's guard: the value taken for the
+    probability of the label where it is exactly 0, 1e-8 as the authors'; see :func:`bce`)."""
 
     lr: float = 0.05
     epochs: int = 15
@@ -41,7 +42,7 @@ class TrainConfig:
     noise_std: float = 0.1
     betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
-    log_eps: float = 1e-7
+    log_eps: float = 1e-8
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -50,13 +51,22 @@ class TrainConfig:
 
 
 def bce(logits: torch.Tensor, y: torch.Tensor, log_eps: float) -> torch.Tensor:
-    """Elementwise binary cross-entropy of sigmoid(logits) against y, with ε-guarded logs."""
+    """Elementwise binary cross-entropy ``-log(q)`` of sigmoid(logits) against 0/1 labels ``y``.
+
+    ``q = p·y + (1 - p)(1 - y)`` is the predicted probability of the label, as in the authors'
+    ``bce_loss``; only where ``q`` is exactly 0 (float32 saturation) is ``log_eps`` used in its
+    place, so a wrong output keeps its full gradient ``p - y`` however far it saturates. (An ε
+    added inside every log instead, ``log(p + 1e-7)``, caps the loss of a positive label at ≈ 16
+    and makes its gradient vanish below logit ≈ -16: dense nets of the hierarchy task stuck at
+    "all outputs 0" because of it, issue 15.)
+    """
     p = torch.sigmoid(logits)
-    return -(y * torch.log(p + log_eps) + (1.0 - y) * torch.log(1.0 - p + log_eps))
+    q = y * p + (1.0 - y) * (1.0 - p)
+    return -torch.log(torch.where(q > 0, q, torch.full_like(q, log_eps)))
 
 
 @torch.no_grad()
-def evaluate(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, log_eps: float = 1e-7):
+def evaluate(net: MaskedMLP, x: torch.Tensor, y: torch.Tensor, log_eps: float = 1e-8):
     """Per-bit accuracy (fraction of correct output bits, threshold 0.5) and mean BCE, each (S,)."""
     logits = net.hidden_and_logits(x)[1]
     correct = ((logits > 0).to(y.dtype) == y).to(torch.float64).mean(dim=(1, 2))
@@ -130,8 +140,10 @@ def loss_gradient(net: MaskedMLP, params: torch.Tensor, x: torch.Tensor, y: torc
             h = torch.relu(h)
             inputs.append(h)
     p = torch.sigmoid(h)
-    # d/dz of -(y log(p + ε) + (1 - y) log(1 - p + ε)) with dp/dz = p (1 - p), averaged per network
-    dz = ((1.0 - y) / (1.0 - p + log_eps) - y / (p + log_eps)) * (p * (1.0 - p)) / (y.shape[1] * y.shape[2])
+    # d/dz of -log(q), q = p y + (1 - p)(1 - y), with dp/dz = p (1 - p), averaged per network; where
+    # q == 0 the loss is the constant -log(ε) (see bce), so the gradient is 0 there, as autograd's
+    q = y * p + (1.0 - y) * (1.0 - p)
+    dz = torch.where(q > 0, (1.0 - 2.0 * y) * (p * (1.0 - p)) / q, torch.zeros_like(q)) / (y.shape[1] * y.shape[2])
     grad = torch.empty_like(params)
     for layer in range(n_layers - 1, -1, -1):
         ws, bs, _, _ = net.slices[layer]

@@ -189,3 +189,67 @@ def test_units_alive_and_sparsity():
     assert net.units_alive().tolist() == [2] and net.edges().tolist() == [8]
     assert float(net.sparsity()[0]) == pytest.approx(100 / 9)
     assert replace(TrainConfig(), epochs=3).to_dict()["epochs"] == 3
+
+
+def _authors_bce(p, y):
+    """The authors' ``bce_loss`` (utils/loss.py), elementwise: -log(p y + (1 - p)(1 - y)), and only
+    where that probability is exactly 0, 1e-8 added to it."""
+    q = p * y + (1.0 - p) * (1.0 - y)
+    return -torch.log(q + (q <= 0).float() * 1e-8)
+
+
+def test_bce_is_the_authors_loss_on_saturated_outputs():
+    """A positive label at logit -30 costs 30 (an ε inside the logs capped it at -log(1e-7) ≈ 16.1);
+    only exactly saturated probabilities (float32 sigmoid(-120) = 0, sigmoid(20) = 1) take -log(1e-8)."""
+    z = torch.tensor([[[-30.0, -120.0, 20.0, 40.0, 0.3, -2.0]]])
+    y = torch.tensor([[[1.0, 1.0, 0.0, 0.0, 1.0, 0.0]]])
+    got = bce(z, y, 1e-8)
+    torch.testing.assert_close(got, _authors_bce(torch.sigmoid(z), y))
+    assert float(got[0, 0, 0]) == pytest.approx(30.0, rel=1e-6)
+    assert float(got[0, 0, 1]) == pytest.approx(-np.log(1e-8), rel=1e-6)
+    assert torch.isfinite(got).all()
+
+
+def test_saturated_wrong_output_keeps_its_gradient():
+    """Issue 15: d loss / d logit of a positive label at logit -30 is -(1 - p) / n, not ~0, and the
+    explicit backprop equals autograd of the authors' loss on a net saturated beyond ±16."""
+    net = MaskedMLP([4, 8, 2], seed=0)
+    net.theta.zero_()
+    net.bias(1)[:] = torch.tensor([-30.0, 30.0])               # output 1 far below 0, output 2 far above
+    x = torch.zeros(1, 3, 4)
+    y = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]])
+    g = loss_gradient(net, net.theta.clone(), x, y, 1e-8)
+    bias_grad = g[0, net.slices[1][1]]
+    # output 1: two positives at p ≈ 1e-13 give -(1 - p) / 6 each; output 2: sigmoid(30) == 1.0 in
+    # float32, so its negatives are exactly saturated (loss -log(1e-8), gradient 0, as autograd's)
+    torch.testing.assert_close(bias_grad, torch.tensor([-2.0 / 6.0, 0.0]), rtol=1e-6, atol=1e-9)
+
+    big = MaskedMLP([4, 24, 24, 4], n_stack=2, seed=3)
+    big.theta.mul_(6.0)                                       # logits in the hundreds: many saturate
+    x, yy = load_task("[4,2,4]").truth_table()
+    xb, yb = torch.from_numpy(x).expand(2, 16, 4) + 0.1, torch.from_numpy(yy).expand(2, 16, 4)
+    params = (big.theta * big.mask).requires_grad_(True)
+    logits = big.hidden_and_logits(xb, params)[1]
+    assert bool((logits.abs() > 16).float().mean() > 0.3)
+    loss = _authors_bce(torch.sigmoid(logits), yb).mean(dim=(1, 2)).sum()
+    (expect,) = torch.autograd.grad(loss, params)
+    got = loss_gradient(big, params.detach(), xb, yb, 1e-8)
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, expect, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("seed", [2, 5])
+def test_hierarchy_dense_net_does_not_collapse_to_all_zero(seed):
+    """Issue 15: `[8,2,1,2,4]` on [8,48,48,48,4] with the authors' settings (lr 0.1, batch 128, 40
+    epochs). With an ε = 1e-7 inside the logs these two seeds ended at 0.8477 = every output 0, all
+    156 positive bits below logit -16 where that loss has no gradient left; with the authors' loss
+    they train (0.99 and 1.0 when measured)."""
+    from trainers.config import task_train_config
+    task = load_task("hierarchy-u2")
+    x, y = (torch.from_numpy(a) for a in task.truth_table())
+    cfg = task_train_config(task, [48, 48, 48], seed=seed)
+    assert (cfg.lr, cfg.batch_size, cfg.epochs) == (0.1, 128, 40)
+    net = MaskedMLP([8, 48, 48, 48, 4], seed=seed)
+    acc, _ = train(net, x, y, cfg, seed=seed)
+    all_zero = 1.0 - float(y.mean())
+    assert float(acc[0]) > all_zero + 0.05, (float(acc[0]), all_zero)

@@ -119,3 +119,16 @@ def test_edge_only_baseline_prunes_from_the_dense_net():
     assert [h["phase"] for h in res.history][:2] == ["dense", "edge"]
     assert res.history[1]["target"] == res.pe                 # the first target: 0 % + Pe
     assert res.meets_gate and res.sparsity > 50.0
+
+
+def test_dense_net_missing_the_gate_is_not_retrained_longer_by_default():
+    """As the authors' code, pruning starts from the dense net whatever its accuracy (spec §3): the
+    epochs stay as configured. ``max_dense_epochs`` keeps the opt-in retry (+10 epochs up to it)."""
+    x, y = (torch.from_numpy(a) for a in load_task("[4,2,4]").truth_table())
+    train = task_train_config(load_task("[4,2,4]"), 1, lr=1e-6, epochs=1)      # cannot learn: misses 100 %
+    base = dict(unit_steps=(), edge_steps=(50.0,))
+    res = sculpt_grid(x, y, [4, 8, 4], config=SculptConfig(train=train, **base), seed=0)
+    assert res.history[0]["phase"] == "dense" and res.history[0]["accuracy"] < 1.0
+    assert res.epochs == 1 and res.history[0]["epochs"] == 1
+    res = sculpt_grid(x, y, [4, 8, 4], config=SculptConfig(train=train, max_dense_epochs=21, **base), seed=0)
+    assert res.epochs == 21 and res.history[0]["epochs"] == 21
