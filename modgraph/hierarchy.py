@@ -131,38 +131,19 @@ def module_dag(graph: UnitGraph, partition: Partition) -> ModuleDAG:
     last = graph.n_layers - 1
     reach_in, reach_out = reachability(graph, towards="inputs"), reachability(graph, towards="outputs")
     if graph.is_dag:
-        return _dag_module_dag(graph, partition, labels, reach_in, reach_out)
-    inputs, outputs = graph.units_in_layer(0), graph.units_in_layer(last)
-    counts, weights = _module_edges(graph, labels, n_mod)
-    adjacency = counts > 0
-    np.fill_diagonal(adjacency, False)
-    levels, acyclic = _levels(adjacency)
-    modules = []
-    for m, members in enumerate(partition.modules()):
-        units = {str(l): graph.index[members[graph.layer[members] == l]].tolist()
-                 for l in np.unique(graph.layer[members]).tolist()}
-        feeds = np.flatnonzero(adjacency[m]).tolist()
-        modules.append(Module(
-            id=m, units=units, n_units=int(members.size), layers=sorted(int(l) for l in units),
-            inputs=graph.index[members[graph.layer[members] == 0]].tolist(),
-            input_support=graph.index[inputs[reach_in[members].any(axis=0)]].tolist(),
-            outputs=graph.index[members[graph.layer[members] == last]].tolist(),
-            drives=graph.index[outputs[reach_out[members].any(axis=0)]].tolist(),
-            feeds=feeds, fed_by=np.flatnonzero(adjacency[:, m]).tolist(), reuse=len(feeds),
-            level=int(levels[m])))
-    edges = [ModuleEdge(int(a), int(b), int(counts[a, b]), float(weights[a, b]))
-             for a, b in zip(*np.nonzero(adjacency))]
-    nested = None
-    if isinstance(partition, Hierarchy):
-        nested = [partition.project(l).tolist() for l in range(len(partition.levels))]
-    return ModuleDAG(modules, edges, graph.n_layers, acyclic, nested)
+        inputs, outputs = graph.input_units(), graph.output_units()
+        names = np.array(graph.unit_names(), dtype=object)          # ends named "{group}:{k}"
 
+        def units_of(members):                                      # units keyed by group name
+            gs = graph.group[members]
+            return {graph.group_names[g]: graph.index[members[gs == g]].tolist() for g in np.unique(gs).tolist()}
+    else:
+        inputs, outputs = graph.units_in_layer(0), graph.units_in_layer(last)
+        names = graph.index                                         # ends as indices in their layer
 
-def _dag_module_dag(graph: UnitGraph, partition: Partition, labels, reach_in, reach_out) -> ModuleDAG:
-    """module_dag for a DAG view: units keyed by group name, ends named ``"{group}:{k}"``."""
-    n_mod = partition.n_modules
-    names = np.array(graph.unit_names(), dtype=object)
-    inputs, outputs = graph.input_units(), graph.output_units()
+        def units_of(members):                                      # units keyed by layer
+            return {str(l): graph.index[members[graph.layer[members] == l]].tolist()
+                    for l in np.unique(graph.layer[members]).tolist()}
     is_in, is_out = np.zeros(graph.n_units, bool), np.zeros(graph.n_units, bool)
     is_in[inputs], is_out[outputs] = True, True
     counts, weights = _module_edges(graph, labels, n_mod)
@@ -171,11 +152,9 @@ def _dag_module_dag(graph: UnitGraph, partition: Partition, labels, reach_in, re
     levels, acyclic = _levels(adjacency)
     modules = []
     for m, members in enumerate(partition.modules()):
-        gs = graph.group[members]
-        units = {graph.group_names[g]: graph.index[members[gs == g]].tolist() for g in np.unique(gs).tolist()}
         feeds = np.flatnonzero(adjacency[m]).tolist()
         modules.append(Module(
-            id=m, units=units, n_units=int(members.size),
+            id=m, units=units_of(members), n_units=int(members.size),
             layers=sorted(set(graph.layer[members].tolist())),
             inputs=names[members[is_in[members]]].tolist(),
             input_support=names[inputs[reach_in[members].any(axis=0)]].tolist(),
