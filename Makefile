@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(VENV)/bin/modgraph-train demo --out out/demo
 	@echo "the commands are $(VENV)/bin/modgraph and $(VENV)/bin/modgraph-train (source $(VENV)/bin/activate to put them on PATH)"
 
-# one sculpted network through five exporters, 3 methods x 3 seeds, out/study-demo/study/report.html
+# one sculpted network through six exports, 3 methods x 3 seeds, out/study-demo/study/report.html
 study-demo: $(STAMP)
 	$(VENV)/bin/modgraph-train study-demo --out out/study-demo
 

@@ -3,14 +3,12 @@
 One sculpted network (the demo task ``[6,3,3,3]`` "both" on ``[6,24,24,3]``, trained and sculpted
 by ``trainers.study.sculpt_cells`` with one (Pu, Pe) step: seconds, cached in ``OUT/network``)
 is exported through every exporter we have here: PyTorch ONNX (the legacy TorchScript exporter,
-``dynamo=False``, and the dynamo exporter), a PyTorch state dict, Keras 3 (``.keras``, torch
-backend) and modgraph HDF5. A ``modgraph study`` over the exports (3 methods × 3 seeds by
+``dynamo=False``, and the dynamo exporter), a PyTorch state dict, the same state dict as
+safetensors (``safetensors.numpy``: the torch key names, contiguous float32 arrays), Keras 3
+(``.keras``, torch backend) and modgraph HDF5. A ``modgraph study`` over the exports (3 methods × 3 seeds by
 default, each file tagged with its framework and all with ``network = "demo"``) writes
 ``OUT/study/report.html``; the demo succeeds when its "agreement across frameworks" section
 finds every pair of exports giving the same graph and the same partition.
-
-safetensors is not among the exports yet: modgraph reads it once issue 14 lands (see the marked
-spot in :func:`export_all`).
 """
 from __future__ import annotations
 
@@ -29,7 +27,8 @@ METHODS = ("sculpting", "modularity", "sbm")
 #: framework tag -> file name, in the order the report lists them
 EXPORTERS = {"modgraph-hdf5": "network.h5", "torch-onnx-legacy": "torch-legacy.onnx",
              "torch-onnx-dynamo": "torch-dynamo.onnx", "torch-state-dict": "state_dict.pt",
-             "keras3": "model.keras"}
+             "keras3": "model.keras",
+             "safetensors": "model.safetensors"}
 
 
 def _torch_model(net) -> torch.nn.Sequential:
@@ -79,8 +78,10 @@ def export_all(net, out, *, frameworks=tuple(EXPORTERS)) -> dict[str, Path]:
                 torch.save(model.state_dict(), path)
             elif fw == "keras3":
                 _keras(net, path)
-            # SAFETENSORS (issue 14): once modgraph reads .safetensors, add "safetensors": "model.safetensors"
-            # to EXPORTERS and write it here with safetensors.torch.save_file(model.state_dict(), path).
+            elif fw == "safetensors":
+                from safetensors.numpy import save_file
+                save_file({k: np.ascontiguousarray(v.detach().numpy()) for k, v in model.state_dict().items()},
+                          str(path))
     return paths
 
 
@@ -102,11 +103,10 @@ def run_study_demo(out, *, methods=METHODS, seeds: int = 3, frameworks=tuple(EXP
     print(f"1. sculpted (one (Pu, Pe) step): accuracy {100 * info['accuracy']:.1f} %, {info['edges']} edges: {path}")
     net = load(path)
     paths = export_all(net, out / "exports", frameworks=frameworks)
-    print("2. exported through " + ", ".join(f"{fw} ({p.name})" for fw, p in paths.items())
-          + "; safetensors: not yet (issue 14)")
+    print("2. exported through " + ", ".join(f"{fw} ({p.name})" for fw, p in paths.items()))
     truth = out / "truth.json"
     truth.write_text(json.dumps(task.spec))
-    spec = parse_spec({"study": {"name": "study demo: one network, five exporters", "seeds": seeds,
+    spec = parse_spec({"study": {"name": f"study demo: one network, {len(paths)} exports", "seeds": seeds,
                                  "truth": str(truth)},
                        "inputs": [{"path": str(p), "framework": fw, "network": "demo"} for fw, p in paths.items()],
                        "methods": list(methods)}, source="<study demo>", base=out)

@@ -1,4 +1,4 @@
-"""`make study-demo` (issue 17), reduced: one sculpted network through the five exporters, a study
+"""`make study-demo` (issue 17), reduced: one sculpted network through the six exports, a study
 over them, and the report's agreement across frameworks; a tampered export is flagged."""
 import json
 import re
@@ -17,21 +17,21 @@ def _data(report):
 def test_study_demo_exports_agree_across_frameworks(tmp_path, capsys):
     assert run_study_demo(tmp_path, methods=("sculpting", "modularity"), seeds=1, workers=1, progress=False) == 0
     out = capsys.readouterr().out
-    assert "agreement across frameworks: 20 pairs (method x seed x pair of exports), 0 differing" in out
+    assert "agreement across frameworks: 30 pairs (method x seed x pair of exports), 0 differing" in out
     exports = tmp_path / "exports"
     assert sorted(p.name for p in exports.iterdir()) == sorted(EXPORTERS.values())
     formats = {fw: load(exports / name).source_format for fw, name in EXPORTERS.items()}
     assert formats == {"modgraph-hdf5": "modgraph-hdf5", "torch-onnx-legacy": "onnx", "torch-onnx-dynamo": "onnx",
-                       "torch-state-dict": "torch-state-dict", "keras3": "keras"}
+                       "torch-state-dict": "torch-state-dict", "keras3": "keras", "safetensors": "safetensors"}
     data = _data(tmp_path / "study" / "report.html")
     s = data["summary"]
-    assert s["stored"] == s["ok"] == 10 and len(s["agreement"]) == 20
+    assert s["stored"] == s["ok"] == 12 and len(s["agreement"]) == 30
     assert all(p["same_graph"] and p["same_partition"] and p["ari"] == 1.0 for p in s["agreement"])
     frameworks = {fw for p in s["agreement"] for fw in (p["a_framework"], p["b_framework"])}
     assert frameworks == set(EXPORTERS)
     cells = {(c["group"], c["label"]): c["mean"] for c in s["success"]["cells"]}
     assert all(cells[(f"framework={fw}", "sculpting")] == 1.0 for fw in EXPORTERS)   # scored by the task spec
-    assert "20 pairs, <b>0 differing</b>" in (tmp_path / "study" / "report.html").read_text()
+    assert "30 pairs, <b>0 differing</b>" in (tmp_path / "study" / "report.html").read_text()
 
     # one surviving edge removed from one more export: every pair with it is flagged, the rest still agree
     sd = torch.load(exports / "state_dict.pt", weights_only=True)
@@ -45,7 +45,7 @@ def test_study_demo_exports_agree_across_frameworks(tmp_path, capsys):
     run_study(spec, tmp_path / "tampered-study", workers=1, progress=False)
     pairs = _data(tmp_path / "tampered-study" / "report.html")["summary"]["agreement"]
     bad = [p for p in pairs if not p["same_partition"]]
-    assert len(pairs) == 15 and len(bad) == 5
+    assert len(pairs) == 21 and len(bad) == 6
     assert all("tampered" in (p["a_framework"], p["b_framework"]) and not p["same_graph"] for p in bad)
     page = (tmp_path / "tampered-study" / "report.html").read_text()
-    assert "15 pairs, <b>5 differing</b>" in page and page.count('<tr class="bad">') == 5
+    assert "21 pairs, <b>6 differing</b>" in page and page.count('<tr class="bad">') == 6
