@@ -2,8 +2,13 @@
 equivalent Keras model, exported as Keras .h5 and .keras, a state dict, safetensors and modgraph HDF5: the
 same unit graph from every file (unit names, typed edges, weights to 1e-6). The state dict and safetensors
 hold the BN statistics, so their BN gains are folded like Keras'; they store no pooling, so only their
-unit graphs (not their forward passes) can equal the others'. ONNX is not in the set: the ONNX DAG reader
-had not landed when this was written."""
+unit graphs (not their forward passes) can equal the others'.
+
+The same torch model through both ONNX exporters (``dynamo=False`` and ``dynamo=True``) gives the same
+unit graph too, compared honestly: ONNX group names are the exporters' node names (not the module paths
+or Keras layer names), so units are matched by (group index in order, channel) and the names are only
+checked to be what each exporter calls its nodes (legacy: ``/c1/Conv``, ``/c2/Conv``, ``/fc/Gemm``;
+dynamo: ``node_...`` names and the input named after ``forward``'s argument); the edges, their types and weights (1e-6) are equal."""
 import os
 import warnings
 
@@ -103,3 +108,48 @@ def test_one_cnn_through_five_files_gives_one_unit_graph(tmp_path):
             assert graph[key] == pytest.approx(w, rel=1e-6, abs=1e-12), (fmt, key)
     assert not any(g.activation_assumed for g in nets["keras"].groups)
     assert all(g.activation_assumed for g in nets["safetensors"].groups[1:])
+
+
+def _indexed(net):
+    """The unit graph keyed by ((group index, channel), (group index, channel), type): names left out."""
+    index = {g.name: i for i, g in enumerate(net.groups)}
+    keys = []
+    for name in net.unit_names():
+        group, k = name.rsplit(":", 1)
+        keys.append((index[group], int(k)))
+    e = net.edges()
+    return keys, {(keys[s], keys[d], t): w for s, d, t, w in zip(e.src, e.dst, e.type_names(), e.weight)}
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_the_cnn_through_both_onnx_exporters_gives_the_same_unit_graph(tmp_path, dynamo):
+    m = _torch_model(7)
+    model = _keras_model(m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(tmp_path / "k.keras")
+        path = tmp_path / "m.onnx"
+        x = torch.randn(2, 3, 8, 8)
+        if dynamo:
+            torch.onnx.export(m, (x,), str(path), dynamo=True, external_data=False, verbose=False)
+        else:
+            torch.onnx.export(m, (x,), str(path), dynamo=False, input_names=["input"],
+                              dynamic_axes={"input": {0: "batch"}})
+    ref = load(tmp_path / "k.keras")
+    net = load(path)
+    assert isinstance(net, DagNetwork) and net.source_format == "onnx"
+    with torch.no_grad():
+        np.testing.assert_allclose(net.forward(x.numpy()), m(x).numpy(), atol=1e-4)
+    names = [g.name for g in net.groups]
+    assert len(names) == 4 and [g.n_units for g in net.groups] == [3, 4, 6, 5]
+    assert [g.activation for g in net.groups[1:]] == ["relu", "relu", "identity"]
+    if dynamo:     # the naming difference: node names of the exporter, e.g. node_Conv_12, node_conv2d_1, node_linear
+        assert names[0] == "x" and all(n.startswith("node_") for n in names[1:]), names
+    else:
+        assert names == ["input", "/c1/Conv", "/c2/Conv", "/fc/Gemm"]
+    ref_keys, ref_graph = _indexed(ref)
+    keys, graph = _indexed(net)
+    assert keys == ref_keys
+    assert set(graph) == set(ref_graph)
+    for key, w in ref_graph.items():
+        assert graph[key] == pytest.approx(w, rel=1e-6, abs=1e-12), key
