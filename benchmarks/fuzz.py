@@ -4,13 +4,14 @@ capped child process (modgraph.io.sandbox: RLIMIT_AS cap, time limit).
     nice -n 10 .venv/bin/python benchmarks/fuzz.py --minutes 3 [--reader onnx] [--seed 0]
         [--cap-mb 2048] [--timeout 10] [--findings DIR]
 
-Readers: onnx, modgraph-hdf5, keras-h5, keras, torch. Per reader, valid seed files are written
+Readers: onnx, modgraph-hdf5, keras-h5, keras, torch, safetensors. Per reader, valid seed files are written
 first (dense and sparse ONNX exports, modgraph HDF5 with names, Keras 2/3 .h5 layouts, a .keras
-archive, torch state dicts with prune masks); each case picks a seed file and applies one to
+archive, torch state dicts with prune masks, safetensors chains in F32/F16/BF16 and a CNN); each case picks a seed file and applies one to
 three mutations, most of them aware of the format (ONNX protobuf fields: dims, data types, raw
 data, external data, ops, attributes, sparse indices, metadata; HDF5 objects: attributes, shapes,
 dtypes, unwritten / compressed / external / huge-chunk datasets, deleted objects; the JSON model
-config; zip directory fields and members; torch tensors, dtypes and pickle bytes), the rest
+config; zip directory fields and members; torch tensors, dtypes and pickle bytes; the safetensors
+header length, its JSON fields, offsets, dtypes and shapes, and truncation), the rest
 byte-level (flips, interesting integers, cuts, splices). A case is a *finding* when its read
 ends in anything but a network or a FormatError: another exception (a traceback), MemoryError
 (the cap was reached), a crash, a hang, or a traceback on stderr. Findings are written to
@@ -41,7 +42,7 @@ from modgraph.io import export_onnx, save  # noqa: E402
 from modgraph.io.sandbox import Sandbox  # noqa: E402
 from modgraph.network import Layer, LayeredNetwork  # noqa: E402
 
-READERS = ("onnx", "modgraph-hdf5", "keras-h5", "keras", "torch")
+READERS = ("onnx", "modgraph-hdf5", "keras-h5", "keras", "torch", "safetensors")
 FINDING_KINDS = ("error", "memory", "crash", "hang")
 _INTERESTING = [0, 1, 2, 3, -1, -2, 7, 255, 256, 2**15, 2**16, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**40,
                 2**53, 2**62, 2**63 - 1, 30000, 10**6, 10**9, 10**12]
@@ -125,6 +126,37 @@ def _torch_files(folder: Path, rng) -> list[Path]:
     return out
 
 
+def _safetensors_write(path: Path, tensors: dict, metadata=None) -> None:
+    """A safetensors file written by hand (header length, JSON header, packed data; dtype names as given)."""
+    header, blobs, offset = {}, [], 0
+    for key, (dtype, arr) in tensors.items():
+        data = np.ascontiguousarray(arr).tobytes()
+        header[key] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def _safetensors_files(folder: Path, rng) -> list[Path]:
+    f32 = lambda *shape: rng.normal(size=shape).astype(np.float32)          # noqa: E731
+    _safetensors_write(folder / "chain.safetensors", {"0.weight": ("F32", f32(4, 5)), "0.bias": ("F32", f32(4)),
+                                                      "2.weight": ("F32", f32(3, 4)), "2.bias": ("F32", f32(3))},
+                       metadata={"format": "pt"})
+    bf16 = (f32(3, 4).view(np.uint32) >> 16).astype(np.uint16)
+    _safetensors_write(folder / "half.safetensors", {"fc.weight": ("F16", f32(4, 6).astype(np.float16)),
+                                                     "out.weight": ("BF16", bf16)})
+    _safetensors_write(folder / "cnn.safetensors", {
+        "c1.weight": ("F32", f32(4, 3, 3, 3)), "c1.bias": ("F32", f32(4)), "bn1.weight": ("F32", f32(4)),
+        "bn1.bias": ("F32", f32(4)), "bn1.running_mean": ("F32", f32(4)),
+        "bn1.running_var": ("F32", np.abs(f32(4)) + 0.5), "c2.weight": ("F32", f32(6, 4, 3, 3)),
+        "fc.weight": ("F32", f32(5, 6 * 4 * 4)), "fc.bias": ("F32", f32(5))})
+    return [folder / "chain.safetensors", folder / "half.safetensors", folder / "cnn.safetensors"]
+
+
 def seed_files(reader: str, folder: Path, seed: int = 0) -> list[Path]:
     """Valid files the reader accepts (each checked to load)."""
     rng = np.random.default_rng(seed)
@@ -148,6 +180,8 @@ def seed_files(reader: str, folder: Path, seed: int = 0) -> list[Path]:
         return [folder / "m.keras"]
     if reader == "torch":
         return _torch_files(folder, rng)
+    if reader == "safetensors":
+        return _safetensors_files(folder, rng)
     raise ValueError(f"unknown reader {reader!r}; choose from {', '.join(READERS)}")
 
 
@@ -483,8 +517,65 @@ def _mutate_torch(path: Path, r: random.Random) -> None:
         path.write_bytes(_bytes_mutation(data, r))
 
 
+def _mutate_safetensors(path: Path, r: random.Random) -> None:
+    data = path.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else 0
+    try:
+        header = json.loads(data[8:8 + n])
+    except ValueError:
+        header = None
+    op = r.randrange(6)
+    if op == 0 or not isinstance(header, dict):                      # the header length
+        v = r.choice([r.choice(_INTERESTING) % 2**64, n + r.choice([-9, -1, 1, 7, 8]), len(data), len(data) - 8])
+        path.write_bytes(struct.pack("<Q", max(0, v) % 2**64) + data[8:])
+        return
+    body = data[8 + n:]
+    keys = [k for k in header if k != "__metadata__"] or ["x"]
+    key = r.choice(keys)
+    entry = header.setdefault(key, {})
+    if op == 1 and isinstance(entry, dict):                          # data offsets: holes, overlaps, huge, odd
+        off = entry.get("data_offsets", [0, 0])
+        entry["data_offsets"] = r.choice([
+            lambda: [off[0], off[1] + r.choice([-4, -1, 1, 4])], lambda: [off[0] + 4, off[1]],
+            lambda: [0, off[1] - off[0]], lambda: [off[1], off[0]], lambda: [0, r.choice(_INTERESTING)],
+            lambda: [r.choice(_INTERESTING), r.choice(_INTERESTING)], lambda: [off[0]], lambda: "0,4",
+            lambda: [1.5, 2], lambda: None])()
+    elif op == 2 and isinstance(entry, dict):                        # dtypes
+        entry["dtype"] = r.choice(["F64", "F16", "BF16", "I64", "I32", "I8", "U8", "BOOL", "F8_E4M3", "C64",
+                                   "f32", "", None, 32, "F32"])
+    elif op == 3 and isinstance(entry, dict):                        # shapes
+        shape = list(entry.get("shape", [1]))
+        entry["shape"] = r.choice([lambda: shape[::-1], lambda: shape + [1], lambda: shape[:-1], lambda: [],
+                                   lambda: [r.choice(_INTERESTING)] + shape[1:], lambda: [-1] + shape[1:],
+                                   lambda: [10**6, 10**6], lambda: [2**62, 4], lambda: ["3"], lambda: 5])()
+    elif op == 4:                                                    # JSON fields: keys, metadata, types
+        choice = r.randrange(6)
+        if choice == 0:
+            header[key + ".x" if r.random() < 0.5 else r.choice(["", "weight", "0.weight_mask", "1"])] = \
+                header.pop(key)
+        elif choice == 1:
+            header["__metadata__"] = r.choice([{"format": 3}, [1], "pt", {"a": {"b": 1}}, None])
+        elif choice == 2:
+            header[key] = r.choice([[], "F32", 0, None, {"dtype": "F32"}, {**entry, "extra": 1}])
+        elif choice == 3:
+            header.pop(key)
+        elif choice == 4:
+            header = r.choice([[header], "header", None, {}])
+        else:
+            header[r.choice(keys)] = dict(entry)                     # a key aliasing another's bytes
+        text = json.dumps(header).encode()
+        path.write_bytes(struct.pack("<Q", len(text)) + text + body)
+        return
+    else:                                                            # truncation
+        cut = r.choice([8 + n + len(body) // 2, len(data) - 1, 8 + n, 8 + n // 2, 4, 0])
+        path.write_bytes(data[:cut])
+        return
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + body)
+
+
 _MUTATORS = {"onnx": _mutate_onnx, "modgraph-hdf5": _mutate_h5, "keras-h5": _mutate_h5, "keras": _mutate_keras,
-             "torch": _mutate_torch}
+             "torch": _mutate_torch, "safetensors": _mutate_safetensors}
 
 
 def mutate(reader: str, seed_path: Path, out: Path, r: random.Random) -> None:
@@ -530,7 +621,7 @@ def fuzz(reader: str, *, seconds: float | None = None, cases: int | None = None,
             o = box.run(path)
             if o.kind != "ok":
                 raise RuntimeError(f"seed file {path.name} does not load: {o.kind} {o.message[-300:]}")
-        suffix = {"onnx": ".onnx", "keras": ".keras", "torch": ".pt"}.get(reader, ".h5")
+        suffix = {"onnx": ".onnx", "keras": ".keras", "torch": ".pt", "safetensors": ".safetensors"}.get(reader, ".h5")
         start = time.perf_counter()
         while True:
             if cases is not None and stats["executions"] >= cases:

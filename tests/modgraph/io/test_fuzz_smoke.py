@@ -26,7 +26,7 @@ def box():
         yield sandbox
 
 
-@pytest.mark.parametrize("reader", ["onnx", "modgraph-hdf5", "keras-h5", "keras", "torch"])
+@pytest.mark.parametrize("reader", ["onnx", "modgraph-hdf5", "keras-h5", "keras", "torch", "safetensors"])
 def test_seeded_fuzz_smoke_finds_nothing(fuzz, box, reader):
     stats = fuzz.fuzz(reader, cases=CASES, seed=20261203, sandbox=box)
     assert stats["executions"] == CASES
