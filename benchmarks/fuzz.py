@@ -4,19 +4,19 @@ capped child process (modgraph.io.sandbox: RLIMIT_AS cap, time limit).
     nice -n 10 .venv/bin/python benchmarks/fuzz.py --minutes 3 [--reader onnx] [--seed 0]
         [--cap-mb 2048] [--timeout 10] [--findings DIR]
 
-Readers: onnx, modgraph-hdf5, keras-h5, keras, torch, safetensors. Per reader, valid seed files are written
-first (dense and sparse ONNX exports, modgraph HDF5 with names, Keras 2/3 .h5 layouts, a .keras
-archive, torch state dicts with prune masks, safetensors chains in F32/F16/BF16 and a CNN); each case picks a seed file and applies one to
-three mutations, most of them aware of the format (ONNX protobuf fields: dims, data types, raw
-data, external data, ops, attributes, sparse indices, metadata; HDF5 objects: attributes, shapes,
-dtypes, unwritten / compressed / external / huge-chunk datasets, deleted objects; the JSON model
-config; zip directory fields and members; torch tensors, dtypes and pickle bytes; the safetensors
-header length, its JSON fields, offsets, dtypes and shapes, and truncation), the rest
-byte-level (flips, interesting integers, cuts, splices). A case is a *finding* when its read
-ends in anything but a network or a FormatError: another exception (a traceback), MemoryError
-(the cap was reached), a crash, a hang, or a traceback on stderr. Findings are written to
-``--findings`` (input + outcome) to become regression tests. Prints one table: executions,
-rate, distinct outcomes (messages with numbers and paths masked), counts per kind.
+Readers: onnx, modgraph-hdf5, keras-h5, keras, torch, safetensors. Per reader, valid seed files are
+written first (dense and sparse ONNX exports, modgraph HDF5 with names, Keras 2/3 .h5 layouts, a
+.keras archive, torch state dicts with prune masks, safetensors chains in F32/F16/BF16 and a CNN);
+each case picks a seed file and applies one to three mutations, most of them aware of the format
+(ONNX protobuf fields: dims, data types, raw data, external data, ops, attributes, sparse indices,
+metadata; HDF5 objects: attributes, shapes, dtypes, unwritten / compressed / external / huge-chunk
+datasets, deleted objects; the JSON model config; zip directory fields and members; torch tensors,
+dtypes and pickle bytes; the safetensors header length, its JSON fields, offsets, dtypes and shapes,
+and truncation), the rest byte-level (flips, interesting integers, cuts, splices). A case is a
+*finding* when its read ends in anything but a network or a FormatError: another exception (a
+traceback), MemoryError (the cap was reached), a crash, a hang, or a traceback on stderr. Findings
+are written to ``--findings`` (input + outcome) to become regression tests. Prints one table:
+executions, rate, distinct outcomes (messages with numbers and paths masked), counts per kind.
 """
 from __future__ import annotations
 

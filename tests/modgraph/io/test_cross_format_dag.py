@@ -8,7 +8,8 @@ The same torch model through both ONNX exporters (``dynamo=False`` and ``dynamo=
 unit graph too, compared honestly: ONNX group names are the exporters' node names (not the module paths
 or Keras layer names), so units are matched by (group index in order, channel) and the names are only
 checked to be what each exporter calls its nodes (legacy: ``/c1/Conv``, ``/c2/Conv``, ``/fc/Gemm``;
-dynamo: ``node_...`` names and the input named after ``forward``'s argument); the edges, their types and weights (1e-6) are equal."""
+dynamo: ``node_...`` names and the input named after ``forward``'s argument); the edges, their types
+and weights (1e-6) are equal."""
 import os
 import warnings
 
