@@ -94,7 +94,7 @@ def run_study_demo(out, *, methods=METHODS, seeds: int = 3, frameworks=tuple(EXP
     from trainers.study import sculpt_cells
     from trainers.tasks import load_task
 
-    out = Path(out)
+    out = Path(out).resolve()          # absolute: the spec's paths are resolved against its base, ``out``
     t0 = time.perf_counter()
     task = load_task("both")
     print(f"modgraph study demo — task {task.id} ({task.name}) on [{task.n_inputs},{','.join(map(str, hidden))},"

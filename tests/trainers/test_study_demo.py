@@ -49,3 +49,14 @@ def test_study_demo_exports_agree_across_frameworks(tmp_path, capsys):
     assert all("tampered" in (p["a_framework"], p["b_framework"]) and not p["same_graph"] for p in bad)
     page = (tmp_path / "tampered-study" / "report.html").read_text()
     assert "21 pairs, <b>6 differing</b>" in page and page.count('<tr class="bad">') == 6
+
+
+def test_study_demo_with_a_relative_out_finds_its_exports(tmp_path, monkeypatch, capsys):
+    # `make study-demo` passes `--out out/study-demo`: the exports were once looked up under out/study-demo/out/...
+    monkeypatch.chdir(tmp_path)
+    assert run_study_demo("rel/demo", methods=("modularity",), seeds=1, workers=1, progress=False,
+                          frameworks=("modgraph-hdf5", "safetensors")) == 0
+    out = capsys.readouterr().out
+    assert "2 of 2 runs stored" in out and "computed now, 0 errors)" in out
+    assert (tmp_path / "rel" / "demo" / "study" / "report.html").is_file()
+    assert "agreement across frameworks: 1 pairs (method x seed x pair of exports), 0 differing" in out
