@@ -134,7 +134,7 @@ def _add_demo(sub) -> None:
 
 
 def _add_study_demo(sub) -> None:
-    d = sub.add_parser("study-demo", help="one sculpted network through five exporters, 3 methods x 3 seeds, "
+    d = sub.add_parser("study-demo", help="one sculpted network through six exports, 3 methods x 3 seeds, "
                        "report.html (what `make study-demo` runs)", **parser_kwargs())
     d.add_argument("--out", default="out/study-demo", help="output folder (default out/study-demo)")
     d.add_argument("--workers", type=int, default=2, help="study worker processes (default 2)")
