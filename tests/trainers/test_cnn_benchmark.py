@@ -49,3 +49,59 @@ def test_channel_chain_equals_the_dag_networks_conv_to_conv_filan_edges(bench):
         got = np.zeros((layer.n_out, layer.n_in))
         got[e.dst[pick] - off[b], e.src[pick] - off[a]] = e.weight[pick]
         np.testing.assert_allclose(got, layer.dense(), rtol=1e-6)
+
+
+def _fake_mnist(n=128, seed=0):
+    """Fake 28×28 digits: class c lights a 7×7 patch at a class-dependent place, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n + 64)
+    x = rng.uniform(0, 0.3, (n + 64, 1, 28, 28)).astype(np.float32)
+    for i, c in enumerate(y):
+        r, col = divmod(int(c), 2)
+        x[i, 0, 14 * r:14 * r + 7, 14 * col:14 * col + 7] += 0.7
+    return x[:n], y[:n], x[n:], y[n:]
+
+
+def test_trained_stage_trains_then_tests_each_channel_graph_against_shuffles(bench, tmp_path, monkeypatch, capsys):
+    """The one command of the trained-CNN result, end to end on synthetic data (full-width small CNN)."""
+    import json
+
+    import trainers.cnn_train
+    from modgraph.detect.spectral import spectral
+    from modgraph.graph import build_unit_graph, drop_isolated
+    from modgraph.io import load
+
+    monkeypatch.setattr(trainers.cnn_train, "cnn_mnist", lambda **kw: _fake_mnist())
+    results = tmp_path / "results.md"
+    bench.main(["trained", "--seeds", "0", "--epochs", "1", "--shuffles", "3", "--out", str(tmp_path),
+                "--results", str(results)])
+    rec = json.loads((tmp_path / "analysis.json").read_text())
+    assert (rec["k"], rec["n_shuffles"], rec["view"]) == (12, 3, "filan")
+    assert [(r["phase"], r["n_units"], r["n_shuffles"]) for r in rec["runs"]] == [("unpruned", 192, 3),
+                                                                                 ("pruned", 192, 3)]
+    for r in rec["runs"]:
+        g = drop_isolated(build_unit_graph(load(tmp_path / f"plain-seed0/{r['phase']}.h5"), view="filan"))
+        assert r["ncut"] == spectral(g, k=12, seed=0).stats["ncut"]
+        assert r["p"] in (0.25, 0.5, 0.75, 1.0) and r["accuracy"] == json.loads(
+            (tmp_path / "plain-seed0/run.json").read_text())[f"test_accuracy_{r['phase']}"]
+    out = capsys.readouterr().out
+    assert "| plain | 0 | pruned |" in out and "10.46 / 10.03" in out
+    assert "<!-- BEGIN cnn-trained -->" in results.read_text() and "| plain | 0 | unpruned |" in results.read_text()
+    bench.main(["analyze", "--seeds", "0", "--shuffles", "3", "--out", str(tmp_path)])       # again: same numbers
+    again = json.loads((tmp_path / "analysis.json").read_text())["runs"]
+    keys = ("ncut", "null_mean", "z", "p")
+    assert [[r[key] for key in keys] for r in again] == [[r[key] for key in keys] for r in rec["runs"]]
+
+
+def test_random_ncut_stage_goes_through_the_exported_files(bench, tmp_path, capsys):
+    from modgraph.detect.spectral import spectral
+    from modgraph.graph import build_unit_graph
+
+    results = tmp_path / "results.md"
+    bench.main(["random-ncut", "--arch", "small-cnn", "--nets", "1", "--out", str(tmp_path), "--results", str(results)])
+    assert (tmp_path / "random/small-cnn-seed0.h5").exists()
+    row = [l for l in capsys.readouterr().out.splitlines() if l.startswith("| small-cnn |")][0].split("|")
+    assert row[3].strip() == "192" and row[4].strip() == "8,192" and row[9].strip() == "10.923 ± 0.007"
+    torch_side = spectral(build_unit_graph(bench.channel_chain(small_cnn(seed=0))), k=12, seed=0).stats["ncut"]
+    assert float(row[7].split("±")[0]) == pytest.approx(torch_side, abs=5e-4)       # the filan-norm column
+    assert "<!-- BEGIN cnn-random -->" in results.read_text()
