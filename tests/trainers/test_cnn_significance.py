@@ -146,3 +146,31 @@ def test_cli_significance_filan_view_and_default_view_on_a_trainer_export(tmp_pa
     assert modgraph_main(["significance", h5, "--k", "3", "--shuffles", "2", "--out", str(out2)]) == 0
     rec = json.loads((out2 / "small-cnn-seed0-spectral-layer.json").read_text())
     assert rec["n_units"] == 1 + 6 * 3 + 5 + 10 and len(rec["null_values"]) == 2
+
+
+def _residual_cnn(seed=0, width=5):
+    """A user's residual CNN (not from the trainers): conv, two residual blocks with Adds, BN, dense head."""
+    from modgraph.dag_builder import DagBuilder
+
+    rng = np.random.default_rng(seed)
+    b = DagBuilder()
+    x = b.input("image", channels=2, spatial=(6, 6))
+    h = b.activation(b.conv("stem", x, rng.uniform(-1, 1, (width, 2, 3, 3)), pads=(1, 1, 1, 1)), "relu")
+    for i in range(2):
+        t = b.conv(f"block{i}.conv", h, rng.uniform(-1, 1, (width, width, 3, 3)), pads=(1, 1, 1, 1))
+        t = b.batch_norm(t, rng.uniform(0.5, 2, width), np.zeros(width), np.zeros(width), np.ones(width))
+        h = b.activation(b.add(f"block{i}.add", [h, t]), "relu")
+    y = b.dense("fc", b.flatten(b.global_avg_pool(h)), rng.standard_normal((3, width)))
+    return b.build(outputs=[y])
+
+
+@pytest.mark.parametrize("view", ["split", "filan"])
+def test_significance_on_a_users_residual_cnn_matches_the_reference(tmp_path, view):
+    path = tmp_path / "resnet.h5"
+    save(_residual_cnn(), path)
+    g = drop_isolated(build_unit_graph(load(path), view=view))
+    assert not g.is_consecutive                              # the Adds' edges skip layers: the general solver
+    res = significance(load(path), method="spectral", options={"k": 3}, n_shuffles=4, seed=1, view=view)
+    _, cut = _reference_spectral(g.adjacency().toarray(), 3, 1)
+    assert res.true_value == pytest.approx(cut, abs=1e-9) and res.n_units == g.n_units
+    assert len(set(res.null_values)) > 1
