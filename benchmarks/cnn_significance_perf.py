@@ -93,7 +93,8 @@ def small(args) -> None:
              f"{np.median(theirs_t) / np.median(ours_t):.1f}x |",
              f"| true n-cut | {o[0]:.4f} | {s[0]:.4f} | {pct(o[0], s[0]):.2f} % |",
              f"| null mean n-cut | {o[1:].mean():.4f} | {s[1:].mean():.4f} | {pct(o[1:].mean(), s[1:].mean()):.2f} % |",
-             f"| per-graph n-cut difference (median / max) | | | {100 * np.median(rel):.2f} % / {100 * rel.max():.2f} % |",
+             f"| per-graph n-cut difference (median / max) | | | {100 * np.median(rel):.2f} % / "
+             f"{100 * rel.max():.2f} % |",
              f"| `significance()` end to end, in-process | {e2e:.2f} s | | p {res.p:.3f}, z "
              f"{'n/a' if res.z is None else f'{res.z:.2f}'} |"]
     print("\n".join(lines))
