@@ -174,3 +174,21 @@ def test_significance_on_a_users_residual_cnn_matches_the_reference(tmp_path, vi
     _, cut = _reference_spectral(g.adjacency().toarray(), 3, 1)
     assert res.true_value == pytest.approx(cut, abs=1e-9) and res.n_units == g.n_units
     assert len(set(res.null_values)) > 1
+
+
+def test_the_onnx_export_gives_the_same_channel_graph_and_significance_as_the_h5(tmp_path, capsys):
+    from trainers.cnn_train import random_init_cnns
+
+    onnx_path, h5 = random_init_cnns("vgg13", seeds=[1], out_dir=tmp_path, channels=VGG_TINY, dense=(4, 4))
+    a = drop_isolated(build_unit_graph(load(onnx_path), view="filan"))
+    b = drop_isolated(build_unit_graph(load(h5), view="filan"))
+    assert a.n_units == sum(VGG_TINY) and np.array_equal(a.src, b.src) and np.array_equal(a.dst, b.dst)
+    np.testing.assert_allclose(a.value, b.value, rtol=1e-6)
+    outs = []
+    for path in (onnx_path, h5):
+        out = tmp_path / ("sig-" + path.rsplit(".", 1)[1])
+        assert modgraph_main(["significance", path, "--view", "filan", "--edge-norm", "filan", "--k", "4",
+                              "--shuffles", "3", "--out", str(out)]) == 0
+        outs.append(json.loads((out / "vgg13-seed1-spectral-layer.json").read_text()))
+    assert outs[0]["true_value"] == pytest.approx(outs[1]["true_value"], abs=1e-6)
+    assert outs[0]["null_values"] == pytest.approx(outs[1]["null_values"], abs=1e-6)
