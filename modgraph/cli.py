@@ -138,11 +138,12 @@ def _check_analyze(args):
     if several and args.activations is not None:
         raise UsageError("--activations is taken with one file and one method (several runs go through the "
                          "study engine, which does not take it yet)")
+    activations = _activations(args)
     if args.out:
         out = check_out_folder(args.out, parents=several)
         if not several:
             _check_replaceable(out)
-    return methods, options, truth
+    return methods, options, truth, activations, several
 
 
 def _cmd_analyze(args) -> int:
@@ -152,14 +153,13 @@ def _cmd_analyze(args) -> int:
     from modgraph.score import read_truth
     from modgraph.staging import staged_folder
 
-    methods, options, truth_file = _check_analyze(args)
-    if len(args.files) * len(methods) > 1:            # several runs: the study engine (modgraph/cli_study.py)
+    methods, options, truth_file, activations, several = _check_analyze(args)
+    if several:                                       # several runs: the study engine (modgraph/cli_study.py)
         from modgraph.cli_study import cmd_analyze_many
         flat = {f"{m}.{k}": v for m, opts in options.items() for k, v in opts.items()}
         return cmd_analyze_many(args, methods, flat, truth=truth_file)
     (path,), (method,) = args.files, methods
     truth = read_truth(truth_file) if truth_file else None
-    activations = _activations(args)
     with StageLog(f"{Path(path).name} {method}", enabled=not args.quiet) as log, warnings.catch_warnings():
         warnings.simplefilter("ignore", AssumptionWarning)            # what was assumed is printed below
         a = analyze_file(path, method=method, seed=args.seed, truth=truth, progress=log, activations=activations,
