@@ -43,3 +43,15 @@ def test_mutation_is_seeded(fuzz, tmp_path):
         fuzz.mutate("onnx", seeds[0], tmp_path / f"m{k}.onnx", random.Random(7))
         out.append((tmp_path / f"m{k}.onnx").read_bytes())
     assert out[0] == out[1] and out[0] != seeds[0].read_bytes()
+
+
+def test_coverage_replay_is_the_campaign(fuzz, box):
+    """benchmarks/fuzz_coverage.py re-reads a campaign's cases under coverage: the same cases give the
+    same outcomes, and the reader's own module is measured (its coverage is what the closing note quotes)."""
+    import fuzz_coverage
+    campaign = fuzz.fuzz("safetensors", cases=25, seed=4, sandbox=box)
+    again = fuzz_coverage.replay("safetensors", 4, 25, timeout_s=5.0, progress=False)
+    assert again["kinds"] == campaign["kinds"] and again["restarts"] == 0
+    st = again["files"]["modgraph/io/safetensors.py"]
+    assert st["statements"] > 100 and 0 < st["missed"] < st["statements"] // 2
+    assert 0 < again["reader_total"]["percent"] < 100
