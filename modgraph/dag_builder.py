@@ -5,6 +5,12 @@ a mismatch raises :class:`~modgraph.errors.FormatError` naming the op, what was 
 was found (with ``source``, the file, when the reader gives it). Weights are copied (``copy=True``)
 and made read-only at ``build``.
 
+Channel counts that come from a file's declarations rather than from a stored weight (the graph
+input's channels, a channel Pad, a Concat that repeats its inputs) cost memory per channel; a
+reader passes ``max_units`` (from :meth:`modgraph.io.limits.SizeGuard.unit_budget`: 64 per stored
+value plus 2^20) and the builder refuses, before allocating, any such count that would take the
+channel entries of all its tensors beyond it.
+
 Examples
 --------
 >>> import numpy as np
@@ -48,8 +54,8 @@ def _pair(v) -> tuple[int, int]:
 class DagBuilder:
     """Collects groups and steps; :meth:`build` returns the immutable :class:`DagNetwork`."""
 
-    def __init__(self, *, source: str | None = None, copy: bool = True):
-        self.source, self._copy = source, copy
+    def __init__(self, *, source: str | None = None, copy: bool = True, max_units: int | None = None):
+        self.source, self._copy, self._max_units, self._entries = source, copy, max_units, 0
         self._groups: list[dict] = []
         self._steps: list[Step] = []
         self._maps: list[TensorMap] = []
@@ -64,7 +70,14 @@ class DagBuilder:
             self._fail(place, "a Tensor made by this DagBuilder", type(t).__name__)
         return self._maps[t.slot]
 
+    def _claim(self, place: str, n: int) -> None:
+        """Refuse ``n`` more channel entries beyond ``max_units`` (checked before they are allocated)."""
+        if self._max_units is not None and self._entries + n > self._max_units:
+            self._fail(place, f"at most {self._max_units} channel entries in all (64 per value the file stores, "
+                       "plus 2^20)", f"{n} more declared here, {self._entries} so far")
+
     def _push(self, op, inputs, params, m: TensorMap, stage: int, group: int = -1) -> Tensor:
+        self._entries += len(m.group)
         self._steps.append(Step(op, tuple(inputs), params, group))
         self._maps.append(m)
         self._stage.append(stage)
@@ -111,6 +124,7 @@ class DagBuilder:
     def input(self, name: str, *, channels: int, spatial=None) -> Tensor:
         """The graph input: ``channels`` units; ``spatial`` (H, W) for an image input."""
         spatial = None if spatial is None else _pair(spatial)
+        self._claim(f"input {name!r}", int(channels))
         g = self._new_group(name, "input", "input", int(channels), (), (int(channels),) + (spatial or ()), 0)
         return self._push("input", (), {}, self._unit_output(g, spatial), 0, g)
 
@@ -307,6 +321,7 @@ class DagBuilder:
         if not ms or any(m.spatial != ms[0].spatial or m.flat is not None for m in ms):
             self._fail("concat", "unflattened inputs of one spatial size",
                        ", ".join(str(m.spatial) for m in ms) or "no inputs")
+        self._claim("concat", sum(len(m.group) for m in ms))
         out = TensorMap(*(np.concatenate([getattr(m, a) for m in ms]) for a in ("group", "unit", "scale")),
                         ms[0].spatial)
         return self._push("concat", [t.slot for t in xs], {}, out, max(self._stage[t.slot] for t in xs))
@@ -332,6 +347,7 @@ class DagBuilder:
         m = self._map(x, "pad_channels")
         if min(before, after) < 0 or m.flat is not None:
             self._fail("pad_channels", "counts >= 0 on an unflattened tensor", f"{before}, {after}")
+        self._claim("pad_channels", len(m.group) + int(before) + int(after))
         z = np.full(before, -1, np.int64), np.full(after, -1, np.int64)
         out = TensorMap(np.concatenate([z[0], m.group, z[1]]), np.concatenate([z[0], m.unit, z[1]]),
                         np.concatenate([np.ones(before), m.scale, np.ones(after)]), m.spatial)

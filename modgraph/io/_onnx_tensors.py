@@ -65,6 +65,22 @@ class Constants:
     def __contains__(self, name: str) -> bool:
         return name in self._proto
 
+    def stored_bytes(self) -> int:
+        """An upper bound on the bytes of values the graph really stores (each at least one byte):
+        serialized sizes, cut-out raw ranges and external data files as they are on disk. No
+        declared dimension counts, so a forged shape cannot raise it."""
+        total, seen = 0, set()
+        for kind, proto, byte_range in self._proto.values():
+            if kind == "tensor" and proto.external_data:
+                location = {e.key: e.value for e in proto.external_data}.get("location", "")
+                target = self.folder / location
+                if location and target not in seen and target.is_file():
+                    seen.add(target)
+                    total += target.stat().st_size
+            else:                                  # the raw range (offset, length) was cut out of the proto
+                total += proto.ByteSize() + (int(byte_range[1]) if byte_range is not None else 0)
+        return total
+
     def fail(self, place, expected, found):
         return FormatError(self.path, place, expected, found)
 

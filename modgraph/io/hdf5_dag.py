@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -132,8 +133,8 @@ def read_dag(f: h5py.File, path) -> DagNetwork:
     if not isinstance(steps, h5py.Group) or not 0 < n <= _MAX_STEPS or sorted(steps) != want:
         raise FormatError(path, "/steps", f"steps 0000 .. {n - 1:04d} (n_steps = {n})",
                           "missing" if not isinstance(steps, h5py.Group) else f"{len(steps)} entries")
-    b, tensors = DagBuilder(source=str(path), copy=False), []
-    guard = SizeGuard(path)
+    guard = SizeGuard(path)            # declared channel counts (input, pads) are bounded by the file's size
+    b, tensors = DagBuilder(source=str(path), copy=False, max_units=guard.unit_budget(Path(path).stat().st_size)), []
     for i in range(n):
         op, inputs, name, params, arrays = _step(path, steps[want[i]], i, guard)
         try:

@@ -30,6 +30,7 @@ from modgraph.dag import DagNetwork
 from modgraph.dag_builder import DagBuilder
 from modgraph.errors import FormatError, UnsupportedOpError
 from modgraph.io.keras_layers import HANDLERS
+from modgraph.io.limits import SizeGuard
 
 __all__ = ["dag_from_layers", "DAG_LAYERS", "DAG_ONLY", "needs_dag", "is_plain_chain", "history_names"]
 
@@ -89,7 +90,9 @@ def _input_shape(layer: dict, cfg: dict):
 class _Walk:
     def __init__(self, cfg, layers, weights_of, path: Path):
         self.cfg, self.layers, self.weights_of, self.path = cfg, layers, weights_of, path
-        self.b = DagBuilder(source=str(path), copy=False)
+        # a channel count declared in the config costs memory per channel: bounded by the file's size
+        budget = SizeGuard(path).unit_budget(path.stat().st_size if path.is_file() else 0)
+        self.b = DagBuilder(source=str(path), copy=False, max_units=budget)
         self.out: dict[str, object] = {}
 
     def fail(self, place, expected, found):

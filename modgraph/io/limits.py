@@ -174,6 +174,10 @@ class SizeGuard:
             raise self.fail(place, f"at most {lim.units_per_value} units per stored value for its {stored_values} values",
                             f"dims {[int(d) for d in dims]} (beyond the {lim.free_units} units allowed free)")
 
+    def unit_budget(self, stored_values: int) -> int:
+        """The channel entries a network built from ``stored_values`` stored values may declare."""
+        return self.limits.units_per_value * int(stored_values) + self.limits.free_units
+
     def hdf5(self, ds, place: str | None = None) -> int:
         """Claim an h5py dataset: refuse virtual and external storage (never read), check its
         chunk size and its allocated storage (filtered chunks at their stored size)."""

@@ -79,7 +79,7 @@ class DagReader:
         self.path, self.consts = path, consts
         self.nodes = list(model.graph.node)
         self.order = [k for k in order]
-        self.b = DagBuilder(source=str(path), copy=False)
+        self.b = DagBuilder(source=str(path), copy=False, max_units=consts.guard.unit_budget(consts.stored_bytes()))
         self.values: dict[str, Val] = {}
         self.folded: dict[str, np.ndarray] = {}
         self.producer = {o: k for k, n in enumerate(self.nodes) for o in n.output if o}

@@ -130,3 +130,22 @@ def test_builder_chain_edges_equal_the_unit_graph_of_its_layered_network():
     net = b.build(outputs=[h])
     g, e = build_unit_graph(net.to_layered()), unit_edges(net)
     assert np.array_equal(e.src, g.src) and np.array_equal(e.dst, g.dst) and np.array_equal(e.weight, g.weight)
+
+
+def test_builder_unit_budget_refuses_declared_channels_before_allocating():
+    """Channel counts a file declares (input, channel pads, concats that repeat a tensor) are bounded
+    by ``max_units``: the refusal comes before the unit map is allocated, and names the op."""
+    with pytest.raises(FormatError, match=r"input 'x': expected at most 100 channel entries in all .* found "
+                                          r"2147483647 more declared here, 0 so far"):
+        DagBuilder(source="f.onnx", max_units=100).input("x", channels=2**31 - 1)
+    b = DagBuilder(max_units=100)
+    x = b.input("x", channels=10)
+    x = b.concat([x, x])                                   # 10 + 20 entries
+    x = b.concat([x, x])                                   # + 40 = 70
+    with pytest.raises(FormatError, match=r"concat: expected at most 100 .* found 80 more declared here, 70 so far"):
+        b.concat([x, x])
+    with pytest.raises(FormatError, match=r"pad_channels: .* found 60 more declared here, 70 so far"):
+        b.pad_channels(x, 10, 10)
+    net = DagBuilder(max_units=100)
+    t = net.input("x", channels=4)
+    net.build(outputs=[net.dense("fc", net.concat([t, t]), np.ones((2, 8)))])   # within budget: builds
