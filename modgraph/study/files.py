@@ -33,7 +33,8 @@ from modgraph.study.driver import run_study
 from modgraph.study.spec import StudySpec, parse_spec, plan_runs
 from modgraph.study.store import run_dir_name
 
-__all__ = ["files_spec", "analyze_files", "summary_rows", "write_summary", "method_options", "stored_analysis"]
+__all__ = ["files_spec", "analyze_files", "summary_rows", "write_summary", "options_for_method",
+           "stored_analysis"]
 
 #: summary.csv columns before the method's own numbers (criteria, NMI/ARI); path, status, error close it.
 _LEAD = ("file", "source_format", "method", "seed", "units", "edges", "modules", "success")
@@ -41,8 +42,14 @@ _TAIL = ("path", "status", "error")
 _LEFT_OUT = {"labels", "layer_modules", "widths", "graph_sha", "labels_sha", "status", "error"}
 
 
-def method_options(options: dict, method: str) -> dict:
-    """The options that apply to ``method``: plain ``KEY`` ones and ``METHOD.KEY`` ones for it."""
+def options_for_method(options: dict, method: str) -> dict:
+    """The options of a flat ``--option`` dict that apply to ``method``: every plain ``KEY`` and
+    each ``METHOD.KEY`` of this method, with the prefix removed. (Not the options a method
+    declares: that is :func:`modgraph.detect.method_options`.)
+
+    >>> options_for_method({"k": 4, "spectral.n_init": 2, "sbm.weighted": True}, "spectral")
+    {'k': 4, 'n_init': 2}
+    """
     return {k.split(".", 1)[-1]: v for k, v in options.items() if "." not in k or k.startswith(method + ".")}
 
 
@@ -65,7 +72,7 @@ def files_spec(files, methods, *, seed: int = 1, options: dict | None = None, tr
     methods = list(dict.fromkeys(methods))
     doc = {"study": {"name": name, "seeds": [int(seed)], "pictures": bool(pictures)},
            "inputs": [{"path": str(root)}],                 # replaced below: the files as given, no globbing
-           "methods": [{"name": m, "options": method_options(options or {}, m)} for m in methods]}
+           "methods": [{"name": m, "options": options_for_method(options or {}, m)} for m in methods]}
     if truth is not None:
         doc["study"]["truth"] = str(Path(truth).resolve())
     if view is not None:
