@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 
 from modgraph.cli_args import (EXIT_CODES, UsageError, add_seed, check_inputs, check_out_folder, methods_help,
-                               parse_methods, parse_options, parser_kwargs, run_command)
+                               parse_activations_option, parse_methods, parse_options, parser_kwargs,
+                               run_command)
 from modgraph.errors import AssumptionWarning, ModgraphError
 
 __all__ = ["main"]
@@ -25,7 +26,7 @@ def _cmd_info(args) -> int:
     from modgraph.progress import StageLog
 
     check_inputs(args.files)
-    activations = _activations(args)
+    activations = parse_activations_option(args.activations)
     summaries = []
     for path in args.files:
         with StageLog(str(path)) as log, warnings.catch_warnings():
@@ -53,16 +54,6 @@ def _cmd_info(args) -> int:
         for line in s.get("assumed", ()):
             print(f"  assumed: {line}")
     return 0
-
-
-def _activations(args):
-    """``--activations relu,tanh,...`` as a list (None when not given), checked before anything is read."""
-    from modgraph.io.state_chain import parse_activations
-
-    try:
-        return parse_activations(args.activations)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
 
 
 def _unit_graph_summary(net, view: str, edge_norm) -> dict:
@@ -138,7 +129,7 @@ def _check_analyze(args):
     if several and args.activations is not None:
         raise UsageError("--activations is taken with one file and one method (several runs go through the "
                          "study engine, which does not take it yet)")
-    activations = _activations(args)
+    activations = parse_activations_option(args.activations)
     if args.out:
         out = check_out_folder(args.out, parents=several)
         if not several:
@@ -190,10 +181,16 @@ def _cmd_significance(args) -> int:
     for name in ("shuffles", "jobs"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name}: expected a positive number, found {getattr(args, name)}")
+    activations = parse_activations_option(args.activations)
     check_inputs([args.file])
     check_out_folder(args.out, parents=True)
     options = {"k": 12 if args.k is None else args.k} if args.method == "spectral" else {}
-    res = significance(load(args.file), method=args.method, null=args.null, n_shuffles=args.shuffles,
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AssumptionWarning)            # what was assumed is printed below
+        net = load(args.file, activations=activations)
+    for line in net.metadata.get("assumed", ()):
+        print(f"assumed: {line}")
+    res = significance(net, method=args.method, null=args.null, n_shuffles=args.shuffles,
                        seed=args.seed, options=options, n_jobs=args.jobs, progress=True, view=args.view,
                        edge_norm=args.edge_norm)
     print(res.table())
@@ -252,6 +249,7 @@ def _add_significance(sub) -> None:
     sig.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     sig.add_argument("--out", default="out/significance", help="folder for the JSON and the histogram "
                      "(default out/significance; made if missing)")
+    sig.add_argument("--activations", metavar="A[,A...]", help=_ACT_HELP)
     _graph_options(sig)
     sig.set_defaults(run=_cmd_significance)
 

@@ -28,7 +28,8 @@ from modgraph.errors import ModgraphError
 
 __all__ = ["DEFAULT_SEED", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "EXIT_BROKEN_PIPE",
            "EXIT_CODES", "UsageError", "add_seed", "check_out_folder", "check_out_file", "parse_methods",
-           "parse_options", "methods_help", "run_command", "check_inputs", "parser_kwargs"]
+           "parse_options", "parse_activations_option", "methods_help", "run_command", "check_inputs",
+           "parser_kwargs"]
 
 #: The ``--seed`` default of every command of ``modgraph`` and ``modgraph-train``.
 DEFAULT_SEED = 0
@@ -165,6 +166,28 @@ def parse_options(pairs, methods) -> dict[str, dict]:
                 raise UsageError(f"--option {pair}: {err}") from None
             per[m][name] = value
     return per
+
+
+def parse_activations_option(text):
+    """``--activations relu,tanh,...`` (of ``info``, ``analyze``, ``significance``) as a list, None when
+    not given; names checked here, before anything is read (their count, one per layer, is checked
+    by the reader, which knows the layers).
+
+    >>> parse_activations_option("relu, tanh")
+    ['relu', 'tanh']
+    >>> parse_activations_option(None) is None
+    True
+    >>> parse_activations_option("relu,swish")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    modgraph.cli_args.UsageError: --activations: expected comma-separated names from elu, gelu, ..., got 'relu,swish'
+    """
+    from modgraph.io.state_chain import parse_activations
+
+    try:
+        return parse_activations(text)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def methods_help() -> str:

@@ -228,3 +228,27 @@ def test_assumptions_travel_into_modgraph_hdf5_and_the_analysis_report(tmp_path,
     assert "  assumed: activations relu between layers, identity after the last" in capsys.readouterr().out
     assert main(["analyze", str(path), str(path), "--activations", "relu,relu,relu"]) == 2
     assert "--activations is taken with one file and one method" in capsys.readouterr().err
+
+
+def test_cli_significance_takes_activations_like_analyze(tmp_path, capsys):
+    from modgraph.cli import main
+    from modgraph.io import save
+    path = _save_st(_mlp(7).state_dict(), tmp_path / "m.safetensors")
+    out = tmp_path / "sig"
+    base = ["significance", str(path), "--method", "modularity", "--shuffles", "2", "--out", str(out)]
+    assert main([*base, "--activations", "tanh,relu,sigmoid"]) == 0
+    text = capsys.readouterr().out
+    assert "assumed: activations as given: tanh, relu, sigmoid" in text and "p  " in text
+    assert json.loads((out / "m-modularity-layer.json").read_text())["n_shuffles"] == 2
+    assert main(base) == 0                                   # not given: assumed, and said so
+    assert "assumed: activations relu between layers, identity after the last" in capsys.readouterr().out
+    fresh = tmp_path / "fresh"
+    bad = ["significance", str(path), "--method", "modularity", "--shuffles", "2", "--out", str(fresh)]
+    assert main([*bad, "--activations", "tanh"]) == 2        # one per layer, checked by the reader
+    assert "activations: expected 3 names" in capsys.readouterr().err and not fresh.exists()
+    assert main([*bad, "--activations", "relu,swish,relu"]) == 2     # names checked before anything is read
+    assert "--activations: expected comma-separated names from elu, gelu" in capsys.readouterr().err
+    with pytest.warns(AssumptionWarning):
+        save(load(tmp_path / "m.safetensors", activations=["relu", "relu", "identity"]), tmp_path / "m.h5")
+    assert main(["significance", str(tmp_path / "m.h5"), "--activations", "relu,relu,relu", "--out", str(fresh)]) == 2
+    assert "activations can be given only for files that store none" in capsys.readouterr().err
