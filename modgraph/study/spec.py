@@ -129,9 +129,27 @@ def _input(source, i, entry, root) -> dict:
                    "(for a training seed say e.g. train_seed)", repr(clash[0]))
     if "framework" in entry:
         tags = {"framework": str(entry["framework"]), **tags}
-    truth = entry.get("truth")
     return {"files": files, "network": entry.get("network"), "tags": tags,
-            "truth": None if truth is None else str((root / truth).resolve())}
+            "truth": _truth(source, f"{place}.truth", entry.get("truth"), root)}
+
+
+def _truth(source, place, value, root) -> str | None:
+    """A ground truth as ``modgraph analyze --truth`` takes it: a file (relative to the study root;
+    any name ending in .json is a file), else a shipped task by id (``"[4,2,4]"``), name or alias.
+    Returns the absolute path of the file; an unknown task lists the shipped ones."""
+    from modgraph.tasks.shipped import UnknownTaskError, task_file
+
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(source, place, "a ground-truth file or a shipped task id, name or alias", repr(value))
+    path = root / value
+    if path.exists() or Path(value).suffix.lower() == ".json":
+        return str(path.resolve())
+    try:
+        return str(task_file(value).resolve())
+    except UnknownTaskError as err:
+        raise _bad(source, place, "a ground-truth file or a shipped task", str(err)) from None
 
 
 def _methods(source, methods) -> tuple:
@@ -214,14 +232,14 @@ def parse_spec(doc: dict, *, source: str = "<spec>", base=".") -> StudySpec:
         raise _bad(source, "study.seed", "an integer", repr(seed))
     methods = _methods(source, doc.get("methods", ["sculpting"]))
     sig = _significance(source, doc.get("significance"), methods)
-    truth = study.get("truth")
+    truth = _truth(source, "study.truth", study.get("truth"), root)
     return StudySpec(source=source, root=root, name=str(study.get("name", Path(source).stem)), seed=seed,
                      seeds=_seeds(source, study.get("seeds", 1)),
                      inputs=tuple(_input(source, i, e, root) for i, e in enumerate(entries)),
                      methods=methods,
                      views=_choices(source, "views", study.get("views")),
                      edge_norms=_choices(source, "edge_norms", study.get("edge_norms")),
-                     truth=None if truth is None else str((root / truth).resolve()),
+                     truth=truth,
                      pictures=bool(study.get("pictures", False)), significance=sig)
 
 

@@ -71,3 +71,45 @@ def test_read_spec_reports_toml_errors_with_the_line(tmp_path):
     p.write_text("[study]\nseeds = \n")
     with pytest.raises(FormatError, match=r"s\.toml: TOML: expected a valid TOML document, found .*line 2"):
         read_spec(p)
+
+
+def test_truth_takes_shipped_task_ids_names_and_files_like_analyze(tmp_path):
+    from modgraph.tasks.shipped import TASK_DIR
+    _files(tmp_path, ["n.h5", "m.h5"])
+    (tmp_path / "mine.json").write_text("{}")
+    doc = {"inputs": [{"path": "n.h5"}, {"path": "m.h5", "truth": "both"}], "methods": ["modularity"],
+           "study": {"truth": "[4, 2, 4]"}}
+    runs = {r.relpath: r for r in plan_runs(parse_spec(doc, base=tmp_path))}
+    assert runs["n.h5"].truth == str(TASK_DIR / "input-separable.json")      # by id, spaces ignored
+    assert runs["m.h5"].truth == str(TASK_DIR / "both.json")                 # by name, per input
+    doc["study"]["truth"] = "mine.json"                                      # a file, relative to the root
+    assert plan_runs(parse_spec(doc, base=tmp_path))[0].truth == str(tmp_path / "mine.json")
+    doc["study"]["truth"] = "gone.json"                  # a missing .json is a file: its runs become error rows
+    assert plan_runs(parse_spec(doc, base=tmp_path))[0].truth == str(tmp_path / "gone.json")
+    doc["study"]["truth"] = "[4,2,5]"
+    with pytest.raises(FormatError, match=r"^s\.toml: study\.truth: expected a ground-truth file or a shipped "
+                       r"task, found unknown task '\[4,2,5\]'; give a spec file \(\.json\) or one of: "
+                       r"\[6,3,3,3\] \(both\), .*\[4,2,4\] \(input-separable\)"):
+        parse_spec(doc, source="s.toml", base=tmp_path)
+    doc["study"]["truth"], doc["inputs"][1]["truth"] = "both", "nope"
+    with pytest.raises(FormatError, match=r"^s\.toml: inputs\[1\]\.truth: expected .*unknown task 'nope'"):
+        parse_spec(doc, source="s.toml", base=tmp_path)
+    doc["inputs"][1]["truth"] = 3
+    with pytest.raises(FormatError, match=r"inputs\[1\]\.truth: expected a ground-truth file or a shipped task "
+                       r"id, name or alias, found 3"):
+        parse_spec(doc, source="s.toml", base=tmp_path)
+
+
+def test_a_study_scored_by_a_shipped_task_id_matches_analyze_truth(tmp_path):
+    from modgraph.analyze import analyze_network, summary_row
+    from modgraph.score import read_truth
+    from modgraph.study import run_study
+    from modgraph.tasks.shipped import task_file
+    from modgraph.testing import sculpted_networks
+    net = sculpted_networks()["[4,2,4]"][0]
+    save(net, tmp_path / "n.h5")
+    spec = parse_spec({"inputs": [{"path": "n.h5"}], "methods": ["sculpting"],
+                       "study": {"seeds": [1], "truth": "input-separable"}}, base=tmp_path)
+    (rec,) = run_study(spec, tmp_path / "out", workers=1, report=False, progress=False).records
+    direct = summary_row(analyze_network(net, method="sculpting", seed=1, truth=read_truth(task_file("[4,2,4]"))))
+    assert rec["result"]["status"] == "ok" and rec["result"]["success"] == direct["success"] == 1
