@@ -1,9 +1,15 @@
 """Export a :class:`~modgraph.network.LayeredNetwork` as an ONNX chain of ``Gemm`` layers.
 
 Each layer becomes ``Gemm(h, W[out, in], b, transB=1)`` followed by its activation op
-(none for ``identity``), so ONNX Runtime and any ONNX tool can run it. The network's
-metadata, input names and unit names travel in ``metadata_props`` as JSON, and
-:func:`modgraph.io.load` reads them back.
+(none for ``identity``), so ONNX Runtime and any ONNX tool can run it. Activations without an
+op of their own in opset 17 are written as the ops PyTorch's exporter writes for them, which
+modgraph's ONNX reader reads back as the same activation: ``gelu`` in the exact Erf form
+``Mul(Mul(z, Add(Erf(Div(z, √2)), 1)), 0.5)``, ``silu`` as ``Mul(z, Sigmoid(z))`` and ``relu6`` as
+``Clip(z, 0, 6)``. The network's metadata, input names and unit names travel in
+``metadata_props`` as JSON, and :func:`modgraph.io.load` reads them back for a chain of the ops
+the chain reader knows; a network with ``gelu``, ``silu`` or ``relu6`` reads back through the
+DAG reader (a :class:`~modgraph.dag.DagNetwork` whose ``to_layered()`` is the same chain:
+weights, biases and activations), which does not read ``metadata_props``.
 
 Pruned edges: by default the weights are written dense (pruned entries are 0), the form
 every ONNX tool accepts; the edge set is then recovered on load as the non-zero entries.
@@ -21,6 +27,9 @@ Examples
 >>> import onnx
 >>> [n.op_type for n in onnx.load(path).graph.node]
 ['Gemm', 'Tanh']
+>>> export_onnx(LayeredNetwork([Layer.from_dense(np.ones((1, 2)), np.zeros(1), activation="gelu")]), path)
+>>> [n.op_type for n in onnx.load(path).graph.node]
+['Gemm', 'Div', 'Erf', 'Add', 'Mul', 'Mul']
 """
 from __future__ import annotations
 
@@ -45,6 +54,8 @@ _ACTIVATION_OPS = {
     "softmax": ("Softmax", {"axis": -1}), "log_softmax": ("LogSoftmax", {"axis": -1}),
     "leaky_relu": ("LeakyRelu", None), "elu": ("Elu", None),
 }
+#: Activations written as several ops (:func:`_composite_nodes`).
+_COMPOSITE = ("gelu", "silu", "relu6")
 
 
 def export_onnx(network: LayeredNetwork, path, *, dtype: str = "float32", sparse: bool = False,
@@ -58,7 +69,8 @@ def export_onnx(network: LayeredNetwork, path, *, dtype: str = "float32", sparse
         The ``.onnx`` file to write (replaced only once the new file is complete).
     dtype : {"float32", "float64"}
         Element type of the weights and of the graph's input and output (ONNX Runtime has
-        no float64 ``Elu`` kernel, so an ``elu`` network runs there in float32 only).
+        no float64 ``Elu`` or ``Erf`` kernel, so an ``elu`` or ``gelu`` network runs there in
+        float32 only).
     sparse : bool
         Write each weight as a ``sparse_initializer`` holding exactly the surviving edges.
     input_name, output_name : str
@@ -88,15 +100,14 @@ def _build_model(network: LayeredNetwork, dtypes, *, sparse: bool, names) -> onn
         else:
             inits.append(numpy_helper.from_array(layer.weight.toarray().astype(np_dtype, copy=False), w_name))
         inits.append(numpy_helper.from_array(layer.bias.astype(np_dtype), b_name))
-        op = _activation_node(layer, f"layers.{i}.act")
-        z = output_name if (i == last and op is None) else f"layers.{i}.z"
+        z = output_name if (i == last and layer.activation == "identity") else f"layers.{i}.z"
         nodes.append(helper.make_node("Gemm", [h, w_name, b_name], [z], name=f"layers.{i}.gemm", transB=1))
         h = z
-        if op is not None:
-            op.input.append(z)
-            op.output.append(output_name if i == last else f"layers.{i}.h")
-            nodes.append(op)
-            h = op.output[0]
+        if layer.activation != "identity":
+            h = output_name if i == last else f"layers.{i}.h"
+            act_nodes, act_inits = _activation_nodes(layer, f"layers.{i}.act", z, h, np_dtype)
+            nodes += act_nodes
+            inits += act_inits
     graph = helper.make_graph(
         nodes, "modgraph_network",
         [helper.make_tensor_value_info(input_name, elem, ["batch", network.n_inputs])],
@@ -111,12 +122,33 @@ def _build_model(network: LayeredNetwork, dtypes, *, sparse: bool, names) -> onn
     return model
 
 
-def _activation_node(layer, name: str):
-    if layer.activation == "identity":
-        return None
+def _activation_nodes(layer, name: str, z: str, out: str, np_dtype) -> tuple[list, list]:
+    """The nodes computing ``out = activation(z)`` and the constants they read."""
+    if layer.activation in _COMPOSITE:
+        return _composite_nodes(layer.activation, name, z, out, np_dtype)
     op_type, attrs = _ACTIVATION_OPS[layer.activation]
     attrs = {"alpha": float(layer.alpha)} if attrs is None else attrs
-    return helper.make_node(op_type, [], [], name=name, **attrs)
+    return [helper.make_node(op_type, [z], [out], name=name, **attrs)], []
+
+
+def _composite_nodes(activation: str, name: str, z: str, out: str, np_dtype) -> tuple[list, list]:
+    def const(key, value):
+        return numpy_helper.from_array(np.array(value, dtype=np_dtype), f"{name}.{key}")
+
+    node = helper.make_node
+    if activation == "relu6":                                   # Clip(z, 0, 6)
+        return [node("Clip", [z, f"{name}.min", f"{name}.max"], [out], name=name)], \
+            [const("min", 0.0), const("max", 6.0)]
+    if activation == "silu":                                    # z * Sigmoid(z)
+        return [node("Sigmoid", [z], [f"{name}.sigmoid"], name=f"{name}.sigmoid"),
+                node("Mul", [z, f"{name}.sigmoid"], [out], name=name)], []
+    # gelu, exact: 0.5 * z * (1 + erf(z / sqrt(2))), the node order of PyTorch's exporter
+    return [node("Div", [z, f"{name}.sqrt2"], [f"{name}.div"], name=f"{name}.div"),
+            node("Erf", [f"{name}.div"], [f"{name}.erf"], name=f"{name}.erf"),
+            node("Add", [f"{name}.erf", f"{name}.one"], [f"{name}.add"], name=f"{name}.add"),
+            node("Mul", [z, f"{name}.add"], [f"{name}.mul"], name=f"{name}.mul"),
+            node("Mul", [f"{name}.mul", f"{name}.half"], [out], name=name)], \
+        [const("sqrt2", np.sqrt(2.0)), const("one", 1.0), const("half", 0.5)]
 
 
 def _sparse_tensor(weight, np_dtype, name: str) -> onnx.SparseTensorProto:

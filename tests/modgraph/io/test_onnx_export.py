@@ -75,3 +75,63 @@ def test_failed_export_leaves_existing_file_untouched(tmp_path, monkeypatch):
         export_onnx(_net([3, 2], ["relu"], seed=0), path)
     assert path.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.onnx"]
+
+
+COMPOSITE = ["gelu", "silu", "relu6", "relu", "gelu", "identity"]     # each also after another composite
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_gelu_silu_relu6_run_in_onnx_runtime_as_forward_computes(tmp_path, sparse):
+    net = _net([5, 8, 7, 9, 6, 8, 4], COMPOSITE, seed=6)
+    path = tmp_path / "net.onnx"
+    export_onnx(net, path, sparse=sparse)
+    model = onnx.load(path)
+    onnx.checker.check_model(model)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops[:7] == ["Gemm", "Div", "Erf", "Add", "Mul", "Mul", "Gemm"] and ops[7:10] == ["Sigmoid", "Mul", "Gemm"]
+    assert ops[10] == "Clip" and "Gelu" not in ops
+    x = 3 * np.random.default_rng(7).normal(size=(32, 5)).astype(np.float32)    # past relu6's 6 too
+    np.testing.assert_allclose(_ort(path, x), net.forward(x), atol=1e-5, rtol=1e-5)
+
+
+def test_silu_relu6_run_in_double_and_gelu_needs_float32_there(tmp_path):
+    net = _net([5, 8, 7, 4], ["silu", "relu6", "sigmoid"], seed=10)
+    path = tmp_path / "net.onnx"
+    export_onnx(net, path, dtype="float64")
+    x = 3 * np.random.default_rng(11).normal(size=(16, 5))
+    y = _ort(path, x)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, net.forward(x), atol=1e-12)
+    export_onnx(_net([5, 3], ["gelu"], seed=12), path, dtype="float64")
+    onnx.checker.check_model(onnx.load(path))                       # valid ONNX; modgraph reads it (below)
+    with pytest.raises(Exception, match=r"Could not find an implementation for Erf"):   # ORT: no double Erf
+        _ort(path, x)
+
+
+@pytest.mark.parametrize("act", ["gelu", "silu", "relu6"])
+def test_gelu_silu_relu6_read_back_as_the_same_activation(tmp_path, act):
+    import warnings
+
+    from modgraph.dag import DagNetwork
+    from modgraph.graph import build_unit_graph
+    from modgraph.io import load
+    net = _net([6, 9, 7, 3], [act, "tanh", act], seed=8)
+    path = tmp_path / "net.onnx"
+    export_onnx(net, path, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                 # nothing assumed
+        back = load(path)
+    assert isinstance(back, DagNetwork) and back.is_chain          # through the DAG reader (a non-chain op)
+    dense = [g for g in back.groups if g.op_type == "dense"]
+    assert [g.activation for g in dense] == [act, "tanh", act] and not any(g.activation_assumed for g in dense)
+    chain = back.to_layered()
+    assert [l.activation for l in chain.layers] == [act, "tanh", act]
+    for mine, theirs in zip(net.layers, chain.layers):
+        np.testing.assert_array_equal(theirs.weight.toarray(), mine.weight.toarray())
+        np.testing.assert_array_equal(theirs.bias, mine.bias)
+    x = 4 * np.random.default_rng(9).normal(size=(16, 6))
+    np.testing.assert_allclose(back.forward(x), net.forward(x), atol=1e-12)
+    g, h = build_unit_graph(net), build_unit_graph(chain)
+    # the edges: every non-zero weight (the DAG reader, like a dense export, keeps no weight that is exactly 0)
+    nonzero = sum(int((l.weight.toarray() != 0).sum()) for l in net.layers)
+    assert g.n_units == h.n_units and h.n_edges == nonzero == g.n_edges - 3 and nonzero < 6 * 9 + 9 * 7 + 7 * 3
