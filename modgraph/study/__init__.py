@@ -11,7 +11,8 @@ Map of the package::
 - :mod:`modgraph.study.engines` — in-process, local process pool, Dask (any ``distributed.Client``).
 - :mod:`modgraph.study.store` — the run folders and the tables rebuilt from them.
 - :mod:`modgraph.study.driver` — ``run_study``: skip what is stored, run the rest, rebuild.
-- :mod:`modgraph.study.summary`, :mod:`modgraph.study.html` — the report's numbers and page.
+- :mod:`modgraph.study.summary`, :mod:`modgraph.study.html` — the report's numbers and page;
+  :mod:`modgraph.study.picture` — its aggregated picture per network, bounded at any size.
 - :mod:`modgraph.study.files` — ``modgraph analyze`` with several files: a study of files × methods.
 - :mod:`modgraph.study.table` — ``analyze_many`` / ``success_table`` (rows in memory, for benchmarks).
 """

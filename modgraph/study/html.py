@@ -19,15 +19,21 @@ import json
 from pathlib import Path
 
 from modgraph.io import atomic_path
+from modgraph.study.picture import COLOURS as _COLOURS
+from modgraph.study.picture import MAX_ROWS, MAX_SEGMENTS, network_svgs
 from modgraph.study.store import table_rows
 from modgraph.study.summary import network_pictures, summarise
 
-__all__ = ["render_report", "write_report", "SECTIONS"]
+__all__ = ["render_report", "write_report", "SECTIONS", "MAX_NETWORKS", "MAX_TABLE_ROWS", "MAX_CELL_CHARS"]
 
 SECTIONS = ("overview", "success", "stability", "agreement", "significance", "runtime", "errors", "networks",
             "runs")
-_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-            "#9c755f", "#bab0ac", "#1f77b4", "#2ca02c")
+#: At most this many networks are drawn (a 1,428-network study would otherwise weigh megabytes).
+MAX_NETWORKS = 30
+#: At most this many rows per table (flagged rows first); every row is in the embedded JSON and runs.csv.
+MAX_TABLE_ROWS = 500
+#: Longer cells (an error listing every unsupported node, say) are cut here; the full text is in the JSON.
+MAX_CELL_CHARS = 400
 _STYLE = ("body{font:14px/1.4 sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:.5em 0}"
           "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;font-size:13px}th{background:#eee}"
           ".bad{background:#fdd}.num{text-align:right}details{margin:.5em 0}")
@@ -37,18 +43,29 @@ def _e(v) -> str:
     return html.escape("" if v is None else str(v))
 
 
+def _cell(v) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f'<td class="num">{_e(v)}</td>'
+    text = "" if v is None else str(v)
+    if len(text) > MAX_CELL_CHARS:
+        text = f"{text[:MAX_CELL_CHARS]} … ({len(text)} characters; all in the embedded JSON)"
+    return f"<td>{_e(text)}</td>"
+
+
 def _table(rows, cols=None, *, flag=None) -> str:
+    """A table of at most :data:`MAX_TABLE_ROWS` rows, the flagged ones first."""
     if not rows:
         return "<p>none</p>"
     cols = cols or list(dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+    shown = sorted(rows, key=lambda r: not flag(r))[:MAX_TABLE_ROWS] if flag else rows[:MAX_TABLE_ROWS]
     body = []
-    for r in rows:
+    for r in shown:
         cls = ' class="bad"' if flag and flag(r) else ""
-        cells = "".join(f'<td class="num">{_e(r.get(c))}</td>' if isinstance(r.get(c), (int, float))
-                        else f"<td>{_e(r.get(c))}</td>" for c in cols)
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+        body.append(f"<tr{cls}>{''.join(_cell(r.get(c)) for c in cols)}</tr>")
+    more = (f"<p>{len(shown)} of {len(rows)} rows shown{', flagged first' if flag else ''}; every row is in "
+            "runs.csv and the embedded JSON.</p>" if len(rows) > len(shown) else "")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
 def _success(s) -> str:
@@ -74,36 +91,15 @@ def _bars_svg(values: dict, unit: str) -> str:
     return f'<svg width="700" height="{20 * len(values) + 6}" font-size="12">{"".join(rows)}</svg>'
 
 
-def _network_svg(methods: dict) -> str:
-    """Per method (a row), per condensed layer (a column, headed by its number of live units): the
-    layer's units split by module."""
-    n_layers = max((len(m["layers"]) for m in methods.values()), default=0)
-    cw, parts = 90, []
-    first = next(iter(methods.values()), {"layers": []})["layers"]
-    for j in range(n_layers):
-        units = f": {sum(first[j].values())}" if j < len(first) else ""
-        parts.append(f'<text x="{170 + j * cw}" y="12">layer {j}{units}</text>')
-    for i, (label, m) in enumerate(methods.items()):
-        y = 20 + 24 * i
-        parts.append(f'<text x="0" y="{y + 13}">{_e(label)} ({_e(m["modules"])} modules)</text>')
-        for j, counts in enumerate(m["layers"]):
-            total, x = sum(counts.values()) or 1, 170 + j * cw
-            for mod, c in sorted(counts.items(), key=lambda kv: int(kv[0])):
-                w = (cw - 8) * c / total
-                colour = "#999" if int(mod) < 0 else _COLOURS[int(mod) % len(_COLOURS)]
-                parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="18" fill="{colour}">'
-                             f'<title>module {mod}: {c} units</title></rect>')
-                x += w
-    return (f'<svg width="{180 + n_layers * cw}" height="{30 + 24 * len(methods)}" font-size="12">'
-            f'{"".join(parts)}</svg>')
-
-
 def _networks(records) -> str:
-    out = []
-    for pic in network_pictures(records):
-        out.append(f"<h3>{_e(pic['network'])}</h3>{_network_svg(pic['methods'])}")
-    return ("<p>Per network and method (first seed): each layer's live units split by module "
-            "(one colour per module, grey = removed); one bar per layer, whatever the size.</p>" + "".join(out))
+    pics = network_pictures(records)
+    out = [f"<h3>{_e(pic['network'])}</h3>" + "".join(network_svgs(pic["methods"])) for pic in pics[:MAX_NETWORKS]]
+    more = (f"<p>… and {len(pics) - MAX_NETWORKS} more networks, not drawn (their units per module per layer "
+            "are in each run's result.json).</p>" if len(pics) > MAX_NETWORKS else "")
+    return ("<p>Per network and method (first seed): one row per layer (input at the top; consecutive layers "
+            f"share a row past {MAX_ROWS}), each bar the layer's units split by module (one colour per module, "
+            f"at most {MAX_SEGMENTS} per bar, the rest light grey; dark grey = removed), whatever the size.</p>"
+            + "".join(out) + more)
 
 
 def _sections(s, records) -> dict:

@@ -170,13 +170,18 @@ def test_report_at_mnist_size_is_aggregated_and_small(mnist_study):
     assert len(text) < 100_000                       # kilobytes, not one element per unit and edge
     records = [json.loads(p.read_text()) for p in sorted((mnist_study / "runs").glob("*/result.json"))]
     assert len(records[0]["result"]["labels"]) > 1000                   # the run folders hold every unit
-    # the aggregated picture: one bar per (method, layer), one rectangle per (method, layer, module)
-    n_rects = sum(len(layer) for pic in network_pictures(records) for m in pic["methods"].values()
-                  for layer in m["layers"])
-    assert text.count("<rect") == n_rects + len(data["summary"]["runtime"]) and n_rects < 200
+    # the aggregated picture: one bar per (method, layer) (a rectangle holding its title), one piece of a
+    # colour's path per (method, layer, module) up to 12 modules, the rest one "other" piece, removed units one more
+    def pieces(layer):
+        live = [m for m in layer if int(m) >= 0]
+        return min(len(live), 12) + (len(live) > 12) + (len(live) < len(layer))
+    bars = [layer for pic in network_pictures(records) for m in pic["methods"].values() for layer in m["layers"]]
+    n_pieces = sum(pieces(layer) for layer in bars)
+    assert text.count("<rect") == len(bars) + len(data["summary"]["runtime"]) and len(bars) == 12
+    assert sum(d.count("z") for d in re.findall(r'<path fill="#[0-9a-f]{6}" d="([^"]*)"', text)) == n_pieces < 200
     assert all(int(w) <= 1200 for w in re.findall(r'<svg width="(\d+)"', text))     # fits the page
     widths = records[0]["result"]["widths"]
-    assert all(f">layer {j}: {n}</text>" in text for j, n in enumerate(widths)) and widths[0] > 700
+    assert all(f">layer {j}: {n} units</text>" in text for j, n in enumerate(widths)) and widths[0] > 700
     mods = {r["method"]: r["modules"] for r in runs}
     assert mods["spectral"] == 10 and 5 <= mods["modularity"] <= 40
     assert all(p["same_partition"] for p in data["summary"]["agreement"]) and len(data["summary"]["agreement"]) == 6
@@ -196,3 +201,80 @@ def test_report_at_mnist_size_renders_readably_in_headless_chromium(mnist_study,
     assert (width, height) == (1280, 2000)
     colours = {px for row in rows for px in zip(row[0::3], row[1::3], row[2::3])}
     assert len(colours) > 20                                  # text, tables and bars, not a blank page
+
+
+def _deep_residual_dag(seed=0, width=48, blocks=60):
+    """A dense residual DAG, x <- x + relu(W x) 60 times then 10 outputs, W block-diagonal (16 chains of
+    3 units side by side, 1 % of the weights across): 5,818 units in 122 layers."""
+    from modgraph.dag_builder import DagBuilder
+    rng = np.random.default_rng(seed)
+    chain = np.arange(width) // 3
+    b = DagBuilder()
+    x = b.input("x", channels=width)
+    for i in range(blocks):
+        keep = np.where(chain[:, None] == chain[None, :], 1.0, rng.random((width, width)) < 0.01)
+        x = b.add(f"add{i}", [x, b.activation(b.dense(f"dense{i}", x, rng.normal(size=(width, width)) * keep),
+                                              "relu")])
+    return b.build(outputs=[b.dense("out", x, rng.normal(size=(10, width)))])
+
+
+@pytest.fixture(scope="module")
+def dag_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("deep")
+    save(_deep_residual_dag(), root / "deep.h5")
+    methods = [{"name": "modularity", "label": f"modularity-r{r}", "options": {"resolution": r}}
+               for r in (0.5, 1.0, 2.0, 4.0, 16.0)]                 # five columns: two SVGs per network
+    spec = parse_spec({"inputs": [{"path": "deep.h5"}], "methods": methods, "study": {"seeds": [1]}}, base=root)
+    run_study(spec, root / "out", workers=2, progress=False)
+    return root / "out"
+
+
+def test_report_of_a_deep_dag_stays_bounded_and_renders(dag_study, tmp_path):
+    from modgraph.study.picture import MAX_ROWS, MAX_SEGMENTS
+    text = (dag_study / "report.html").read_text()
+    page = _Page()
+    page.feed(text)
+    runs = json.loads(page.data)["runs"]
+    assert len(runs) == 5 and all(r["status"] == "ok" and r["units"] > 5000 for r in runs)
+    assert max(r["modules"] for r in runs) > MAX_SEGMENTS                 # some bars need an "other" piece
+    assert len(text) < 250_000        # 5 methods x 61 rows, up to 14 pieces each: ~26 bytes a piece
+    svgs = re.findall(r"<svg[^>]*>.*?</svg>", text, flags=re.S)
+    pictures = svgs[1:]                                                    # the first is the runtime bars
+    assert len(pictures) == 2 and all(int(w) <= 1200 for w in re.findall(r'<svg width="(\d+)"', text))
+    rows = re.findall(r">layers? (\d+)(?:–(\d+))?: (\d+) units</text>", pictures[0])
+    assert 40 <= len(rows) <= MAX_ROWS and rows[0][0] == "0" and int(rows[-1][1] or rows[-1][0]) == 121  # 122 layers
+    assert all(int(a) == int(b or p) + 1 for (a, _, _), (p, b, _) in zip(rows[1:], rows))  # contiguous
+    assert sum(int(n) for _, _, n in rows) == runs[0]["units"]
+    assert sum(s.count("<rect") for s in pictures) == 5 * len(rows)                   # one per bar
+    n_pieces = sum(d.count("z") for d in re.findall(r'<path fill="#[0-9a-f]{6}" d="([^"]*)"', text))
+    assert 5 * len(rows) < n_pieces <= 5 * len(rows) * (MAX_SEGMENTS + 2) and "more modules: " in text
+    assert all(s.count("<path") <= 14 for s in pictures)                                 # one per colour
+    assert sum(len(re.findall(r"<(?!/)", s)) for s in svgs) < 2_000
+    url = (dag_study / "report.html").as_uri()
+    flags = [*CHROMIUM, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    assert all(f'<section id="{s}">' in dom for s in SECTIONS) and "modularity-r16.0" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,2400", url], capture_output=True,
+                   timeout=120)
+    width, height, png = _png_rows(shot.read_bytes())
+    assert (width, height) == (1280, 2400) and len({px for r in png for px in zip(r[0::3], r[1::3], r[2::3])}) > 20
+
+
+def test_report_caps_networks_table_rows_and_long_cells(dag_study):
+    from modgraph.study.html import MAX_CELL_CHARS, MAX_NETWORKS, MAX_TABLE_ROWS, render_report
+    ok = json.loads(next((dag_study / "runs").glob("*/result.json")).read_text())
+    records = [{**ok, "run_id": f"net{i}.h5 | {i}", "path": f"/x/net{i}.h5", "relpath": f"net{i}.h5",
+                "tags": {"network": f"net{i}"}} for i in range(MAX_NETWORKS + 10)]
+    error = "UnsupportedOpError: " + ", ".join(f"node_{i} (LSTM)" for i in range(300))
+    records += [{**ok, "run_id": f"bad{i} | 0", "path": f"/x/bad{i}.onnx", "relpath": f"bad{i}.onnx", "tags": {},
+                 "result": {"status": "error", "error": error}} for i in range(MAX_TABLE_ROWS + 60)]
+    text = render_report(records, planned=len(records))
+    assert text.count("<h3>") == MAX_NETWORKS and "… and 10 more networks, not drawn" in text
+    assert f"{MAX_TABLE_ROWS} of {len(records)} rows shown" in text and f"{MAX_TABLE_ROWS} of 560 rows" in text
+    assert f"… ({len(error)} characters; all in the embedded JSON)" in text and len(error) > MAX_CELL_CHARS
+    page = _Page()
+    page.feed(text)
+    data = json.loads(page.data)
+    assert len(data["runs"]) == len(records) and data["summary"]["errors"][0]["error"] == error
+    assert text.count("<tr>") + text.count('<tr class="bad">') <= 6 * (MAX_TABLE_ROWS + 1)
