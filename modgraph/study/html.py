@@ -30,7 +30,7 @@ SECTIONS = ("overview", "success", "stability", "agreement", "significance", "ru
             "runs")
 #: At most this many networks are drawn (a 1,428-network study would otherwise weigh megabytes).
 MAX_NETWORKS = 30
-#: At most this many rows per table (flagged rows first); every row is in the embedded JSON and runs.csv.
+#: At most this many rows per table (flagged rows first); every row is in the embedded JSON.
 MAX_TABLE_ROWS = 500
 #: Longer cells (an error listing every unsupported node, say) are cut here; the full text is in the JSON.
 MAX_CELL_CHARS = 400
@@ -64,7 +64,7 @@ def _table(rows, cols=None, *, flag=None) -> str:
         cls = ' class="bad"' if flag and flag(r) else ""
         body.append(f"<tr{cls}>{''.join(_cell(r.get(c)) for c in cols)}</tr>")
     more = (f"<p>{len(shown)} of {len(rows)} rows shown{', flagged first' if flag else ''}; every row is in "
-            "runs.csv and the embedded JSON.</p>" if len(rows) > len(shown) else "")
+            "the embedded JSON (the runs also in runs.csv).</p>" if len(rows) > len(shown) else "")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
