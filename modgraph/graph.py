@@ -163,17 +163,12 @@ class UnitGraph:
             return self.units_in_layer(self.n_layers - 1)
         return np.flatnonzero(self._kind_mask("output"))
 
-    def require(self, method: str, *, consecutive: bool = False) -> None:
-        """Raise a clear error when ``method`` needs a layered graph (or a chain of layers) and this is not."""
+    def require(self, method: str) -> None:
+        """Raise a clear error when ``method`` needs a layered graph and this is not."""
         if not self.layered:
             raise ModgraphError(f"{method} is layer-aware and the {self.view} view is not layered (a residual "
                                 "stream is one unit across the groups it joins); use --view split, or a "
                                 "method that ignores layers (modularity, spectral, sbm with layer_aware=false)")
-        if consecutive and not self.is_consecutive:
-            skip = int(np.sum(self.layer[self.dst] != self.layer[self.src] + 1))
-            raise ModgraphError(f"{method} needs a chain of layers (every edge from layer l to l + 1); this "
-                                f"{self.view} view has {skip} edges that skip layers (residual Adds or other "
-                                "merges); use modularity, spectral, sbm or nested-sbm on it")
 
     def adjacency(self, *, weighted: bool = True, directed: bool = False) -> sp.csr_matrix:
         """Adjacency matrix (n_units, n_units); symmetric unless ``directed``."""
@@ -181,15 +176,35 @@ class UnitGraph:
         a = sp.csr_matrix((w, (self.src, self.dst)), shape=(self.n_units, self.n_units))
         return a if directed else (a + a.T).tocsr()
 
-    def layer_block(self, l: int, *, weighted: bool = True) -> sp.csr_matrix:
-        """Edges from layer ``l`` to ``l + 1`` as a (units of l+1, units of l) matrix."""
-        rows, cols = self.units_in_layer(l + 1), self.units_in_layer(l)
+    def layer_block(self, l: int, *, weighted: bool = True, to: int | None = None) -> sp.csr_matrix:
+        """Edges from layer ``l`` to layer ``to`` (default ``l + 1``) as a (units of to, units of l) matrix."""
+        to = l + 1 if to is None else int(to)
+        rows, cols = self.units_in_layer(to), self.units_in_layer(l)
         pos = np.full(self.n_units, -1)
         pos[rows] = np.arange(rows.size)
         pos[cols] = np.arange(cols.size)
         sel = self.layer[self.src] == l
+        if self.group is not None:                  # a DAG's edges from layer l may end in any deeper layer
+            sel &= self.layer[self.dst] == to
         w = self.weight[sel] if weighted else np.ones(int(sel.sum()))
         return sp.csr_matrix((w, (pos[self.dst[sel]], pos[self.src[sel]])), shape=(rows.size, cols.size))
+
+    def layer_links(self) -> dict[int, list[int]]:
+        """Per layer ``m``, the layers with an edge into it, ascending (``{m: [m - 1]}`` for a chain).
+
+        >>> import numpy as np
+        >>> from modgraph.network import Layer, LayeredNetwork
+        >>> build_unit_graph(LayeredNetwork([Layer.from_dense(np.ones((2, 2)))] * 2)).layer_links()
+        {1: [0], 2: [1]}
+        """
+        if self.group is None:
+            return {m: [m - 1] for m in range(1, self.n_layers)}
+        pairs = np.unique(np.stack([self.layer[self.dst], self.layer[self.src]]), axis=1) if self.n_edges else \
+            np.zeros((2, 0), np.int64)
+        links: dict[int, list[int]] = {}
+        for m, k in pairs.T.tolist():
+            links.setdefault(int(m), []).append(int(k))
+        return links
 
     def degrees(self) -> tuple[np.ndarray, np.ndarray]:
         """(in-degree, out-degree) per unit, counting edges."""

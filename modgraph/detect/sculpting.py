@@ -17,10 +17,17 @@ arXiv 2305.18402), exactly as in ``specs/neural-sculpting.md`` §5.
 
 Parameters default to the Boolean tasks' θ = 0.9, mm = 0.2; ``preset="mnist"`` selects 0.6, 0.3.
 
+On a DAG view (docs/methods.md, "On DAGs") a layer is a group depth: reach features follow
+skip edges and leave out merge (Add, gate) units as targets, the units of one depth are
+clustered together whatever their group, every output is its own cluster, and a cluster's
+incoming edges are counted from every earlier layer when it merges. On a chain all of this is
+the spec's procedure, bit for bit.
+
 What it cannot do: weights are ignored (only the mask counts); a module absorbs at most one
 cluster per hidden layer, so a module split inside a layer stays split; modules must be
 feed-forward chains from the inputs upwards (no module starts above a layer without a cluster
-below it that feeds it more than θ); it needs heavily pruned networks (a dense net is one module).
+below it that feeds it more than θ); it needs heavily pruned networks (a dense net is one module);
+the coupled view of a DAG (not layered) is refused.
 
 Examples
 --------
@@ -40,6 +47,7 @@ from scipy.spatial.distance import pdist, squareform
 
 from modgraph.detect._registry import register
 from modgraph.detect._common import check_seed, prepare, spread
+from modgraph.detect._paths import layer_products
 from modgraph.graph import UnitGraph
 from modgraph.partition import Partition
 
@@ -51,13 +59,16 @@ PRESETS = {"boolean": (0.9, 0.2), "mnist": (0.6, 0.3)}
 
 
 def reach_features(g: UnitGraph, l: int) -> np.ndarray:
-    """Boolean (units of layer l, units of layers l+1..last): which later units each one reaches."""
-    cur = sp.identity(g.units_in_layer(l).size, format="csr", dtype=np.float64)
-    blocks = []
-    for m in range(l, g.n_layers - 1):
-        step = g.layer_block(m, weighted=False).T.tocsr()          # (units of m, units of m+1)
-        cur = (cur @ step).astype(bool).astype(np.float64)
-        blocks.append(cur)
+    """Boolean (units of layer l, units of layers l+1..last): which later units each one reaches.
+
+    Columns are the units of layer l+1, then l+2, … (unit order within a layer). On a DAG view
+    the paths run through skip edges too (:func:`~modgraph.detect._paths.layer_products`).
+    """
+    n = g.units_in_layer(l).size
+    start = sp.identity(n, format="csr", dtype=np.float64)
+    block = lambda k, m: g.layer_block(k, weighted=False, to=m).T.tocsr()   # noqa: E731  (units of k, of m)
+    got = dict(layer_products(g, l, start, block, lambda a: a.astype(bool).astype(np.float64)))
+    blocks = [got.get(m, sp.csr_matrix((n, g.units_in_layer(m).size))) for m in range(l + 1, g.n_layers)]
     return sp.hstack(blocks).toarray() > 0
 
 
@@ -174,25 +185,43 @@ def cluster_layer(features: np.ndarray, n_targets: int, mm: float) -> tuple[np.n
 
 
 def merge_clusters(g: UnitGraph, clusters: np.ndarray, theta: float) -> np.ndarray:
-    """Join per-layer clusters into modules bottom-up (spec §5.4); returns module per unit."""
-    last = g.n_layers - 1
+    """Join per-layer clusters into modules bottom-up (spec §5.4); returns module per unit.
+
+    ``clusters`` numbers the clusters within each layer (0..). For the clusters ``d`` of layer
+    ``i``, ``C[c, d]`` counts the edges from the units of module ``c`` into ``d``: on a chain they
+    all start in layer ``i - 1`` (the spec's rule); on a DAG view they may start in any earlier
+    layer (skip edges), so a cluster joins a module it is fed by through a skip edge as well.
+    ``R[c, d]`` is the share of ``c``'s edges into layer ``i`` that reach ``d``, ``K[c, d]`` the
+    share of ``d``'s incoming edges that come from ``c``; ``d`` joins the ``c`` with the largest
+    ``K > θ`` that also has ``R > θ`` (an output's cluster needs only ``K``), else it starts a
+    new module.
+    """
     module = np.full(g.n_units, -1, dtype=np.int64)
+    is_out = np.zeros(g.n_units, bool)
+    is_out[g.output_units()] = True
     units0 = g.units_in_layer(0)
     module[units0] = clusters[units0]
     n_mod = int(clusters[units0].max()) + 1
-    for i in range(1, last + 1):
-        below, here = g.units_in_layer(i - 1), g.units_in_layer(i)
-        mods_below, clu = np.unique(module[below], return_inverse=True)
-        count = (g.layer_block(i - 1, weighted=False).T.tocsr()).toarray()   # (units i-1, units i)
-        onehot_b = np.eye(mods_below.size)[clu]                                # (units i-1, modules)
+    for i in range(1, g.n_layers):
+        here = g.units_in_layer(i)
+        if here.size == 0:
+            continue
+        feed = g.layer[g.src] < i if g.is_dag else g.layer[g.src] == i - 1
+        feed &= g.layer[g.dst] == i
+        mods_below, clu = np.unique(module[g.src[feed]], return_inverse=True)   # modules feeding layer i
+        pos = np.full(g.n_units, -1)
+        pos[here] = np.arange(here.size)
         d_here = clusters[here]
-        onehot_h = np.eye(int(d_here.max()) + 1)[d_here]                       # (units i, clusters)
-        c = onehot_b.T @ count @ onehot_h                                      # C[c, d]
+        n_clu = int(d_here.max()) + 1
+        c = np.zeros((mods_below.size, n_clu))                                  # C[c, d]
+        np.add.at(c, (clu.ravel(), d_here[pos[g.dst[feed]]]), 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             r = np.nan_to_num(c / c.sum(axis=1, keepdims=True))
             kk = np.nan_to_num(c / c.sum(axis=0, keepdims=True))
-        ok = (kk > theta) & ((r > theta) | (i == last))
-        for d in range(c.shape[1]):
+        out_cluster = np.zeros(n_clu, bool)
+        out_cluster[d_here[is_out[here]]] = True
+        ok = (kk > theta) & ((r > theta) | out_cluster)
+        for d in range(n_clu):
             cands = np.flatnonzero(ok[:, d])
             if cands.size:
                 target = mods_below[cands[np.argmax(kk[cands, d])]]
@@ -200,6 +229,16 @@ def merge_clusters(g: UnitGraph, clusters: np.ndarray, theta: float) -> np.ndarr
                 target, n_mod = n_mod, n_mod + 1
             module[here[d_here == d]] = target
     return module
+
+
+def _targets(g: UnitGraph) -> np.ndarray:
+    """Per unit, whether it is a reach target: every unit of a chain; on a DAG view every unit but
+    those of merge groups (an Add or gate unit only passes its inputs on, so what it reaches is
+    what its consumers reach; as a target it would set apart the units that feed it one to one)."""
+    if g.group is None:
+        return np.ones(g.n_units, bool)
+    merge = np.array([k == "merge" for k in g.group_kinds] or [False])
+    return ~merge[g.group]
 
 
 @register("sculpting")
@@ -232,18 +271,26 @@ def sculpting(graph: UnitGraph, *, seed: int = 1, preset: str = "boolean", theta
     if not 0.5 <= theta < 1:
         raise ValueError(f"theta must be in [0.5, 1), got {theta}")
     if isinstance(graph, UnitGraph):
-        graph.require("sculpting", consecutive=True)          # clusters merge into the layer just below
+        graph.require("sculpting")                             # layers: a chain's, or a DAG's group depths
     work = prepare(graph, condense=True)
     clusters = np.zeros(work.n_units, dtype=np.int64)
+    is_out = np.zeros(work.n_units, bool)
+    is_out[work.output_units()] = True
+    later = np.argsort(work.layer, kind="stable")           # the feature columns: units by layer, then number
+    targets = _targets(work)[later]
     info = []
-    for l in range(work.n_layers - 1):
+    for l in range(work.n_layers):
         units = work.units_in_layer(l)
-        feats = reach_features(work, l)
-        labels, row = cluster_layer(feats, feats.shape[1], mm)
-        clusters[units] = labels
-        info.append({"layer": l, **row})
-    out = work.units_in_layer(work.n_layers - 1)
-    clusters[out] = np.arange(out.size)
+        inner = units[~is_out[units]]                          # every output is its own cluster
+        n_clusters = 0
+        if inner.size:
+            feats = reach_features(work, l)[~is_out[units]][:, targets[work.layer[later] > l]]
+            labels, row = cluster_layer(feats, feats.shape[1], mm)
+            clusters[inner] = labels
+            n_clusters = int(labels.max()) + 1
+            info.append({"layer": l, **row})
+        outs = units[is_out[units]]
+        clusters[outs] = n_clusters + np.arange(outs.size)
     modules = merge_clusters(work, clusters, theta)
     stats = {"theta": theta, "mm": mm, "layers": info, "n_units_used": work.n_units}
     return Partition(spread(graph, work, modules), method="sculpting", seed=seed, stats=stats)

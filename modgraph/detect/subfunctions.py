@@ -31,7 +31,8 @@ when a view has no modular split at all (a complete closure, as in a dense net o
 module" as well rejects the real splits of these tiny graphs, see the methods section), so a
 noisy net without sub-functions still comes out split. A module reused by two others is found
 only when the unit graph's proposal wins, and an output fed by two modules joins one of them
-rather than forming its own.
+rather than forming its own. On a DAG view (skip edges followed, docs/methods.md "On DAGs") a
+winning unit-graph proposal can cut a module at its residual Adds (their identity edges are weak links).
 
 Examples
 --------
@@ -87,7 +88,7 @@ def subfunctions(graph: UnitGraph, *, seed: int = 1, n_restarts: int = 5) -> Par
     if isinstance(n_restarts, bool) or not isinstance(n_restarts, (int, np.integer)) or n_restarts < 1:
         raise ValueError(f"n_restarts must be an int >= 1, got {n_restarts!r}")
     if isinstance(graph, UnitGraph):
-        graph.require("subfunctions", consecutive=True)       # its path algebra multiplies layer blocks
+        graph.require("subfunctions")                          # layers: a chain's, or a DAG's group depths
     work = prepare(graph, condense=True)                                                       # step 1
     unit_g, closure_g, n_closure_edges = _views(work)                                          # step 2
     proposals = _modularity_proposals(unit_g, closure_g, seed=seed, n_restarts=int(n_restarts))  # step 3
@@ -160,7 +161,7 @@ def signature_partition(g: UnitGraph, proposal: np.ndarray) -> np.ndarray:
     True
     """
     proposal = np.asarray(proposal, dtype=np.int64)
-    ins, outs = g.units_in_layer(0), g.units_in_layer(g.n_layers - 1)
+    ins, outs = g.units_in_layer(0), g.output_units()
     reach = np.zeros((g.n_units, g.n_units), dtype=bool)               # reach[u, v]: a path u -> v
     csrc, cdst = closure_edges(g)
     reach[csrc, cdst] = True
