@@ -24,7 +24,7 @@ Map of the package (one neutral value flows through pure functions)::
 - :mod:`modgraph.tasks` — Boolean task specs (``parse_task``, ``read_task``) and the truth table and
   ground truth derived from them (the trainers import them; ``modgraph analyze --truth SPEC`` uses them).
 - :mod:`modgraph.nulls` — shuffle null models and significance (p, z).
-- :mod:`modgraph.lesion` — lesion tests of modules (numpy forward pass; chains of dense layers only).
+- :mod:`modgraph.lesion` — lesion tests of modules (numpy forward pass; chains and DAGs: channels of any group).
 - :mod:`modgraph.analyze` — the end-to-end pipeline behind ``modgraph analyze``; :mod:`modgraph.report`
   its text and pictures; :mod:`modgraph.study` studies: a TOML spec → stored runs, tables, report.html
   (``modgraph study``); :mod:`modgraph.export` GraphML/GEXF/CSV for other tools.

@@ -130,6 +130,7 @@ class DagNetwork:
         self.unit_offsets = np.concatenate([[0], np.cumsum([g.n_units for g in self.groups])]).astype(np.int64)
         self.unit_offsets.flags.writeable = False
         self._index = {g.name: i for i, g in enumerate(self.groups)}
+        self._group_step = {s.group: i for i, s in enumerate(self.steps) if s.group >= 0}
 
     # -- the chain special case ---------------------------------------------------------------
     @classmethod
@@ -228,31 +229,78 @@ class DagNetwork:
         return f"DagNetwork(groups={len(self.groups)}, units={self.n_units}, chain={self.is_chain})"
 
     # -- computation --------------------------------------------------------------------------
-    def forward(self, x):
+    def forward(self, x, *, silence=None):
         """Compute the network: ``x`` is (n, C, H, W) for a spatial input, (n, features) otherwise.
 
-        Returns one array, or a tuple when the network has several outputs. A DAG made by
-        :meth:`from_layered` runs :meth:`LayeredNetwork.forward` itself (bit-identical).
+        ``silence`` maps a group (its name or index) to channel indices: those units are silenced,
+        as if their incoming weights and bias were zeroed — the group's output channels are 0 where
+        the op that makes them writes them (later activations and affine steps still apply, as to
+        any unit whose weights are gone). Returns one array, or a tuple when the network has
+        several outputs. A DAG made by :meth:`from_layered` runs :meth:`LayeredNetwork.forward`
+        itself (bit-identical) unless units are silenced.
         """
-        if self._layered is not None:
+        zero = self._silenced_steps(silence)
+        if self._layered is not None and not zero:
             return self._layered.forward(x)
+        vals = self._run(self._check_input(x), zero)
+        out = tuple(vals[o] for o in self.outputs)
+        return out[0] if len(out) == 1 else out
+
+    def group_step(self, g: int) -> int:
+        """The step (= tensor slot) whose op makes group ``g``."""
+        return self._group_step[g]
+
+    def _silenced_steps(self, silence) -> dict:
+        """``silence`` ({group name or index: channels}) as {step: channel index array}, checked."""
+        zero = {}
+        for key, units in (silence or {}).items():
+            if isinstance(key, str):
+                g = self._index.get(key)
+                if g is None:
+                    raise KeyError(f"silence: no unit group {key!r}; groups: {', '.join(self._index)}")
+            elif isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < len(self.groups):
+                g = int(key)
+            else:
+                raise KeyError(f"silence: expected a group name or an index 0..{len(self.groups) - 1}, got {key!r}")
+            u = np.unique(np.asarray(units, dtype=np.int64).ravel())
+            n = self.groups[g].n_units
+            if u.size and (u[0] < 0 or u[-1] >= n):
+                raise ValueError(f"silence: group {self.groups[g].name!r} has channels 0..{n - 1}, got {u.tolist()}")
+            if u.size:
+                step = self._group_step[g]
+                zero[step] = np.union1d(zero.get(step, u), u)
+        return zero
+
+    def _check_input(self, x) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         m0 = self.tensor_maps[0]
         want = (m0.n_channels,) + (m0.spatial or ())
         if x.ndim != 1 + len(want) or x.shape[1:] != want:
             raise ValueError(f"forward: expected input of shape (n, {', '.join(map(str, want))}), got {x.shape}")
+        return x
+
+    def _run(self, x, zero: dict, *, start: int = 0, known: dict | None = None, keep: bool = False) -> dict:
+        """Run steps ``start..`` (``known``: the values of the earlier slots they read); zero the
+        channels ``zero[step]`` of those steps' outputs. Returns the slot values: every slot when
+        ``keep``, else the outputs (intermediate tensors are freed after their last use)."""
         last_use = {}
         for i, s in enumerate(self.steps):
             for j in s.inputs:
                 last_use[j] = i
-        vals: dict[int, np.ndarray] = {}
-        for i, s in enumerate(self.steps):
-            vals[i] = x if s.op == "input" else _RUN[s.op](self, s, [vals[j] for j in s.inputs])
+        vals: dict[int, np.ndarray] = dict(known or {})
+        for i in range(start, len(self.steps)):
+            s = self.steps[i]
+            v = x if s.op == "input" else _RUN[s.op](self, s, [vals[j] for j in s.inputs])
+            if i in zero:
+                v = np.array(v, copy=True)
+                v[:, zero[i]] = 0.0
+            vals[i] = v
+            if keep:
+                continue
             for j in set(s.inputs):                   # an input read twice (x + x) is freed once
-                if last_use[j] == i and j not in self.outputs:
+                if last_use[j] == i and j not in self.outputs and j in vals:
                     del vals[j]
-        out = tuple(vals[o] for o in self.outputs)
-        return out[0] if len(out) == 1 else out
+        return vals
 
 
 def _identity_map(g: int, n: int, spatial=None) -> TensorMap:

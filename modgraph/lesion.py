@@ -2,7 +2,10 @@
 
 The clusterability papers' importance test (arXiv 2003.04881 §4, 2103.03386 §3.3;
 ``clusterability.md`` §6): a *sub-module* is the set of units of one hidden layer that
-share a label. Lesioning it zeroes its incoming weights and biases (ReLU output 0); the
+share a label (for a :class:`~modgraph.dag.DagNetwork`: of one hidden group, conv, dense or
+merge). Lesioning it zeroes its incoming weights and biases (ReLU output 0; a DAG's channels
+are silenced in :meth:`~modgraph.dag.DagNetwork.forward`, where the op that makes them writes
+them, so later BN shifts and activations still apply, as after zeroing the weights); the
 random control lesions the units whose label is ``c`` after the layer's labels (those ≠ −1)
 are permuted — a fresh permutation per trial, so the control has the same size. Accuracy
 comes from a numpy forward pass over the exported weights (no torch); the caller supplies
@@ -29,20 +32,30 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as _st
 
+from modgraph.dag import DagNetwork
 from modgraph.errors import ModgraphError
 from modgraph.network import ACTIVATIONS, LayeredNetwork
 
 __all__ = ["lesion_accuracy", "importance", "classify_lesion"]
 
 
+def _as_chain(network):
+    """The LayeredNetwork of a chain (a chain DagNetwork included), or None for a DAG."""
+    if isinstance(network, LayeredNetwork):
+        return network
+    if not isinstance(network, DagNetwork):
+        raise TypeError(f"expected a LayeredNetwork or a DagNetwork, got {type(network).__name__}")
+    return network.to_layered() if network.is_chain else None
+
+
 def _dense_layers(network: LayeredNetwork):
-    if not isinstance(network, LayeredNetwork):
-        if getattr(network, "is_chain", False):
-            network = network.to_layered()
-        else:
-            raise ModgraphError("lesion tests silence units of a chain of dense layers; this network is a DAG "
-                                f"({network!r}): lesioning conv channels and merges is not implemented")
     return [(l.dense().T, np.asarray(l.bias, dtype=np.float64), l.activation, l.alpha) for l in network.layers]
+
+
+def _single_output(net: DagNetwork):
+    if len(net.outputs) != 1:
+        raise ModgraphError(f"lesion tests score one output tensor; {net.source or 'this network'} has "
+                            f"{len(net.outputs)}")
 
 
 def _forward_from(layers, h, start: int, silence: dict):
@@ -63,9 +76,20 @@ def _class_accuracy(out, y, n_classes):
     return float(hit.mean()), per_class
 
 
-def lesion_accuracy(network: LayeredNetwork, x, y, *, silence: dict | None = None) -> float:
-    """Test accuracy with the units ``silence[layer]`` silenced (layer 1 = first hidden layer)."""
-    out = _forward_from(_dense_layers(network), np.asarray(x, dtype=np.float64), 0, silence or {})
+def lesion_accuracy(network, x, y, *, silence: dict | None = None) -> float:
+    """Test accuracy with units silenced.
+
+    For a chain (a :class:`LayeredNetwork`, or a DagNetwork that is one) ``silence`` maps a layer
+    (1 = first hidden layer) to unit indices; for a DAG it maps a group (name or index) to channel
+    indices, silenced in the numpy forward pass (:meth:`DagNetwork.forward`: the channels' incoming
+    weights and bias as if zeroed).
+    """
+    chain = _as_chain(network)
+    if chain is None:
+        _single_output(network)
+        out = network.forward(x, silence=silence)
+    else:
+        out = _forward_from(_dense_layers(chain), np.asarray(x, dtype=np.float64), 0, silence or {})
     return float((out.argmax(axis=1) == np.asarray(y)).mean())
 
 
@@ -99,27 +123,33 @@ def _range_stat(per_class, base_per_class):
     return float(np.ptp(change) / abs(mean)) if mean != 0 else 0.0
 
 
-def _layer_labels(network, labels):
+def _labels(labels, total: int) -> np.ndarray:
     labels = np.asarray(getattr(labels, "labels", labels), dtype=np.int64)
-    total = sum(network.widths)
     if labels.shape != (total,):
         raise ValueError(f"labels: expected one label per unit of the network ({total}), got shape {labels.shape}")
+    return labels
+
+
+def _layer_labels(network, labels):
+    labels = _labels(labels, sum(network.widths))
     offsets = np.concatenate([[0], np.cumsum(network.widths)])
     return [labels[offsets[l]:offsets[l + 1]] for l in range(len(network.widths))]
 
 
-def importance(network: LayeredNetwork, labels, x, y, *, n_random: int = 20, seed: int = 0,
+def importance(network, labels, x, y, *, n_random: int = 20, seed: int = 0,
                small_fraction: float = 0.05) -> dict:
     """Lesion every sub-module of every hidden layer against ``n_random`` random lesions.
 
     Parameters
     ----------
-    network : LayeredNetwork
+    network : LayeredNetwork or DagNetwork
     labels : Partition or int array
         One label per unit of ``network`` in layer order (inputs first; −1 = removed), e.g.
-        a partition of ``build_unit_graph(network)``.
+        a partition of ``build_unit_graph(network)``; for a DAG in its unit order
+        (``network.unit_names()``, the split view's units).
     x, y : arrays
-        Test inputs (n, n_in) and integer class labels (n,).
+        Test inputs (n, n_in), or (n, C, H, W) for a DAG with an image input, and integer class
+        labels (n,).
     n_random : int
     seed : int
         Seeds the label permutations.
@@ -127,14 +157,18 @@ def importance(network: LayeredNetwork, labels, x, y, *, n_random: int = 20, see
     Returns
     -------
     dict
-        ``base_accuracy``, ``modules`` (one record per sub-module: layer, label, size,
-        accuracy, diff, p, class, mean/range percentiles, per-class accuracy, mean random
+        ``base_accuracy``, ``modules`` (one record per sub-module: layer (a DAG group's depth,
+        with ``group`` its name), label, size, accuracy, diff, p, class, mean/range percentiles, per-class accuracy, mean random
         accuracy, effect size) and the combined ``fisher_p_mean``, ``fisher_p_range``,
         ``chi2_p_mean``.
     """
     if n_random < 1:
         raise ValueError(f"n_random must be at least 1, got {n_random}")
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
+    chain = _as_chain(network)
+    if chain is None:
+        return _dag_importance(network, labels, x, y, n_random, seed, small_fraction)
+    network = chain
     layers, per_layer = _dense_layers(network), _layer_labels(network, labels)
     n_classes = max(network.n_outputs, int(y.max()) + 1)
     acts = [x]
@@ -156,6 +190,38 @@ def importance(network: LayeredNetwork, labels, x, y, *, n_random: int = 20, see
             rand = [score(alive[rng.permutation(lab[alive]) == c]) for _ in range(n_random)]
             modules.append(_record(h, int(c), int((lab == c).sum()), network.widths[h], base, base_pc,
                                    true_acc, true_pc, rand, n_random, small_fraction))
+    return {"base_accuracy": base, "n_random": n_random, "seed": seed, "modules": modules,
+            **_combine(modules, n_random)}
+
+
+def _dag_importance(net: DagNetwork, labels, x, y, n_random, seed, small_fraction) -> dict:
+    """:func:`importance` of a DAG: the sub-modules of every hidden group (conv, dense, merge)."""
+    _single_output(net)
+    labels = _labels(labels, net.n_units)
+    trace = net._run(net._check_input(x), {}, keep=True)             # intact tensors, reused by every lesion
+    (out_slot,) = net.outputs
+    n_classes = max(trace[out_slot].shape[1], int(y.max()) + 1)
+    base, base_pc = _class_accuracy(trace[out_slot], y, n_classes)
+    rng = np.random.default_rng(seed)
+    modules = []
+    for g, grp in enumerate(net.groups):
+        if grp.kind in ("input", "output"):
+            continue
+        lab = labels[net.unit_offsets[g]:net.unit_offsets[g + 1]]
+        alive = np.flatnonzero(lab >= 0)
+        step = net.group_step(g)
+        known = {j: trace[j] for j in range(step)}
+
+        def score(units, step=step, known=known):
+            out = net._run(None, {step: units}, start=step, known=known)[out_slot]
+            return _class_accuracy(out, y, n_classes)
+
+        for c in np.unique(lab[alive]):
+            true_acc, true_pc = score(np.flatnonzero(lab == c))
+            rand = [score(alive[rng.permutation(lab[alive]) == c]) for _ in range(n_random)]
+            rec = _record(grp.depth, int(c), int((lab == c).sum()), grp.n_units, base, base_pc, true_acc, true_pc,
+                          rand, n_random, small_fraction)
+            modules.append({"group": grp.name, **rec})
     return {"base_accuracy": base, "n_random": n_random, "seed": seed, "modules": modules,
             **_combine(modules, n_random)}
 
