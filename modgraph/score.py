@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from modgraph.errors import ModgraphError
 from modgraph.graph import UnitGraph
 from modgraph.hierarchy import ModuleDAG, module_dag, reachability
 from modgraph.metrics import ari, nmi
@@ -296,6 +297,12 @@ def score(graph: UnitGraph, partition: Partition, truth: GroundTruth, *, criteri
     """
     n_in = graph.widths[0]
     n_out = graph.output_units().size if graph.is_dag else graph.widths[-1]
+    if graph.is_dag:
+        outs = [name for name, kind in zip(graph.group_names, graph.group_kinds) if kind == "output"]
+        if len(outs) != 1:
+            raise ModgraphError(f"scoring against a ground truth needs one output group (its channels are the "
+                                f"truth's output indices); this {graph.view} view has {len(outs)}: "
+                                f"{', '.join(outs) or 'none'}")
     if n_in != truth.n_inputs or n_out != truth.n_outputs:
         raise ValueError(f"the ground truth is for {truth.n_inputs} inputs and {truth.n_outputs} outputs, "
                          f"the network has {n_in} and {n_out}")

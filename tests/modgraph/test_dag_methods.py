@@ -218,3 +218,8 @@ def test_scoring_a_dag_partition_against_ground_truth():
     assert res2["criteria"]["single_intermediate"]["evidence"]["intermediate_layers"] == [5, 6, 7]
     with pytest.raises(ValueError, match="ground truth is for 4 inputs and 3 outputs"):
         score(g2, Partition(truth2), GroundTruth(4, 3, [[0, 1, 2, 3]], [[0, 1, 2]]))
+    b = DagBuilder()
+    t = b.activation(b.dense("h", b.input("x", channels=2), np.eye(2)), "relu")
+    two = build_unit_graph(b.build(outputs=[b.dense("y1", t, np.eye(2)), b.dense("y2", t, np.eye(2))]))
+    with pytest.raises(ModgraphError, match="needs one output group .* split view has 2: y1, y2"):
+        score(two, Partition(np.zeros(two.n_units, int)), GroundTruth(2, 4, [[0, 1]], [[0, 1], [2, 3]]))
