@@ -1,7 +1,7 @@
 """Layer-aware methods on residual DAGs: time and recovery of planted modules, by size.
 
     nice -n 5 .venv/bin/python benchmarks/dag_methods.py [--sizes 4,16,64] [--blocks 4] [--modules 2]
-        [--methods sculpting,subfunctions] [--out out/benchmarks/dag_methods.json]
+        [--methods sculpting,subfunctions] [--lesion-max 16] [--out out/benchmarks/dag_methods.json]
 
 The network (built with DagBuilder, no torch): an image input of 2 channels per module, a stem
 conv, ``--blocks`` residual blocks (conv -> ReLU -> conv, Add with the block's input, ReLU), GAP
@@ -9,8 +9,9 @@ and a dense layer with 2 outputs per module. Every weight joins channels of one 
 only (block-diagonal 3 x 3 kernels, 50 % of the kernel slices kept, seed 0), so the Adds make
 skip edges and the right answer is known: one module per block of channels, inputs to outputs.
 ``--sizes`` are channels per module. Prints, per size and method: units, edges, seconds (one
-run, wall) and the ARI with the planted modules; then the seconds of ``modgraph.lesion.importance``
-(every module of every hidden group, 5 random lesions each, 64 images). Writes the rows as JSON.
+run, wall) and the ARI with the planted modules; then, for sizes up to ``--lesion-max``, the
+seconds of ``modgraph.lesion.importance`` (every module of every hidden group, 5 random lesions
+each, 32 images of 8 x 8). Writes the rows as JSON.
 """
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ def main(argv=None) -> None:
     ap.add_argument("--blocks", type=int, default=4)
     ap.add_argument("--modules", type=int, default=2)
     ap.add_argument("--methods", default="sculpting,subfunctions")
+    ap.add_argument("--lesion-max", type=int, default=16)
     ap.add_argument("--out", default="out/benchmarks/dag_methods.json")
     args = ap.parse_args(argv)
     rows = []
@@ -77,7 +79,9 @@ def main(argv=None) -> None:
             rows.append(row)
             print(f"{width:>15} {g.n_units:>6} {g.n_edges:>7} {method:>13} {sec:>8.2f} {p.n_modules:>7} "
                   f"{row['ari']:>5.2f}")
-        x = np.random.default_rng(1).normal(size=(64, 2 * args.modules, 8, 8))
+        if width > args.lesion_max:
+            continue
+        x = np.random.default_rng(1).normal(size=(32, 2 * args.modules, 8, 8))
         y = net.forward(x).argmax(axis=1)
         labels = truth.copy()
         t0 = time.perf_counter()
