@@ -31,8 +31,9 @@ when a view has no modular split at all (a complete closure, as in a dense net o
 module" as well rejects the real splits of these tiny graphs, see the methods section), so a
 noisy net without sub-functions still comes out split. A module reused by two others is found
 only when the unit graph's proposal wins, and an output fed by two modules joins one of them
-rather than forming its own. On a DAG view (skip edges followed, docs/methods.md "On DAGs") a
-winning unit-graph proposal can cut a module at its residual Adds (their identity edges are weak links).
+rather than forming its own. On a DAG view (skip edges followed, docs/methods.md "On DAGs") the
+unit-graph proposal is made with residual streams merged (an Add's identity edges contracted), so
+a module is not cut at its Adds; a module boundary inside one residual stream cannot be found.
 
 Examples
 --------
@@ -46,7 +47,9 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
+from modgraph.dag_edges import EDGE_TYPES
 from modgraph.detect import _gt
 from modgraph.detect._common import check_seed, prepare, spread
 from modgraph.detect._paths import closure_edges, input_path_counts
@@ -78,7 +81,9 @@ def subfunctions(graph: UnitGraph, *, seed: int = 1, n_restarts: int = 5) -> Par
     -------
     Partition
         ``stats``: ``chosen`` (``"unit"``, ``"closure"`` or ``"signature"``), per modularity view its
-        ``modularity`` on that view and ``dl`` (description length on the closure, nats);
+        ``modularity`` on that view and ``dl`` (description length on the closure, nats) — on a DAG
+        with Adds the unit view's modularity is that of the stream-merged graph, whose number of
+        units is ``unit["n_streams"]``;
         ``signature`` and ``kept_dl_unit`` (the signature proposal and step 4's kept proposal: their
         description lengths on the unit graph, nats); ``n_closure_edges``; ``inputs_regrouped`` (step 7
         kept) and, when the regrouping changed anything, ``path_graph_dl`` (``kept`` / ``regrouped``: the
@@ -91,13 +96,17 @@ def subfunctions(graph: UnitGraph, *, seed: int = 1, n_restarts: int = 5) -> Par
         graph.require("subfunctions")                          # layers: a chain's, or a DAG's group depths
     work = prepare(graph, condense=True)                                                       # step 1
     unit_g, closure_g, n_closure_edges = _views(work)                                          # step 2
-    proposals = _modularity_proposals(unit_g, closure_g, seed=seed, n_restarts=int(n_restarts))  # step 3
+    streams = _stream_view(work)
+    proposals = _modularity_proposals(unit_g, closure_g, seed=seed, n_restarts=int(n_restarts),  # step 3
+                                      streams=streams)
     view, kept, view_stats = _closure_referee(proposals, closure_g)                            # step 4
     signature = signature_partition(work, proposals["closure"][0])                             # step 5
     chosen, labels, signature_stats = _unit_graph_referee(unit_g, view, kept, signature)       # step 6
     labels, regroup_stats = _path_graph_referee(work, closure_g, labels)                       # step 7
     stats = {"n_units_used": work.n_units, "n_closure_edges": n_closure_edges, **view_stats, **signature_stats,
              "chosen": chosen, **regroup_stats}
+    if streams is not None:
+        stats["unit"]["n_streams"] = int(streams[1].max()) + 1
     return Partition(spread(graph, work, labels), method="subfunctions", seed=seed, stats=stats)
 
 
@@ -113,17 +122,43 @@ def _views(g: UnitGraph):
     return _gt.to_graph_tool(g.n_units, g.src, g.dst), _gt.to_graph_tool(g.n_units, csrc, cdst), int(csrc.size)
 
 
-def _modularity_proposals(unit_g, closure_g, *, seed: int, n_restarts: int) -> dict:
+def _stream_view(g: UnitGraph):
+    """The unit graph with residual streams merged, for a DAG view with identity edges, else None.
+
+    Returns a graph-tool graph with one vertex per set of units that identity edges (an Add's)
+    join — the coupled view's units, as pruning tools see them — with the other edges between
+    them, and the set of each unit of ``g``.
+    """
+    if g.edge_type is None:
+        return None
+    ident = g.edge_type == EDGE_TYPES.index("identity")
+    if not ident.any():
+        return None
+    a = sp.csr_matrix((np.ones(int(ident.sum())), (g.src[ident], g.dst[ident])), shape=(g.n_units, g.n_units))
+    n_sets, member = sp.csgraph.connected_components(a, directed=False)
+    s, d = member[g.src[~ident]], member[g.dst[~ident]]
+    keep = s != d
+    return _gt.to_graph_tool(n_sets, s[keep], d[keep]), member.astype(np.int64)
+
+
+def _modularity_proposals(unit_g, closure_g, *, seed: int, n_restarts: int, streams=None) -> dict:
     """Step 3: per view, ``(labels, modularity)`` of the best of ``n_restarts`` ``ModularityState`` fits.
 
     Modularity needs no number of modules; on the unit graph it cuts at the bottleneck behind a
     reused module, on the closure it keeps the units of each sub-function together. The best
     fit is chosen by exact modularity, ties to the smallest canonical labelling
     (:func:`~modgraph.detect._gt.best_modularity_partition`), so the answer does not depend on
-    the order of the restarts.
+    the order of the restarts. With ``streams`` (:func:`_stream_view`, a DAG with Adds) the
+    unit-graph proposal is made on the graph with residual streams merged and spread back to
+    the units: an Add's identity edges, one per channel, are the weakest links of the unit graph
+    and modularity would cut every module at them.
     """
-    return {view: _gt.best_modularity_partition(g, seed=seed, n_restarts=n_restarts)
-            for view, g in (("unit", unit_g), ("closure", closure_g))}
+    out = {view: _gt.best_modularity_partition(g, seed=seed, n_restarts=n_restarts)
+           for view, g in (("unit", unit_g if streams is None else streams[0]), ("closure", closure_g))}
+    if streams is not None:
+        labels, q = out["unit"]
+        out["unit"] = (canonical_labels(np.asarray(labels, dtype=np.int64)[streams[1]]), q)
+    return out
 
 
 def _closure_referee(proposals: dict, closure_g):

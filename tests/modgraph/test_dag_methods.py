@@ -173,6 +173,20 @@ def test_sculpting_recovers_a_two_level_module_dag_across_adds_and_a_concat(seed
                                     "c": list(range(5)), "y": [2]}
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_subfunctions_proposes_on_merged_residual_streams(seed):
+    """On the split unit graph modularity cuts A and B at their Adds (4 modules, ARI 0.45 on seed 0);
+    with the streams merged for the unit-graph proposal the three modules come out, but for at most
+    one channel of c (A's or B's last conv, which feeds M)."""
+    net, truth = two_level(seed)
+    g = build_unit_graph(net)
+    p = detect(g, method="subfunctions", seed=1)
+    assert p.n_modules == 3 and int((p.labels != truth).sum()) <= 1
+    assert {(0, 2), (1, 2)} <= {(e.source, e.target) for e in module_dag(g, p).edges}
+    assert p.stats["chosen"] == "unit" and p.stats["unit"]["n_streams"] == g.n_units - 2 * 10 - 2 * 2   # a+b+add, m+m2+add_m
+    assert "n_streams" not in detect(build_unit_graph(random_network([3, 4, 2], seed=0)), method="subfunctions").stats["unit"]
+
+
 def test_merge_units_are_no_reach_targets():
     """A branch unit feeds its Add one to one: as a target the Add unit would set every branch unit
     apart (5 modules in one dense block); Add units pass their inputs on, so they are not targets."""
