@@ -158,8 +158,8 @@ def importance(network, labels, x, y, *, n_random: int = 20, seed: int = 0,
     -------
     dict
         ``base_accuracy``, ``modules`` (one record per sub-module: layer (a DAG group's depth,
-        with ``group`` its name), label, size, accuracy, diff, p, class, mean/range percentiles, per-class accuracy, mean random
-        accuracy, effect size) and the combined ``fisher_p_mean``, ``fisher_p_range``,
+        with ``group`` its name), label, size, accuracy, diff, p, class, mean/range
+        percentiles, per-class accuracy, mean random accuracy, effect size) and the combined ``fisher_p_mean``, ``fisher_p_range``,
         ``chi2_p_mean``.
     """
     if n_random < 1:
