@@ -5,8 +5,10 @@ capped child process (modgraph.io.sandbox: RLIMIT_AS cap, time limit).
         [--cap-mb 2048] [--timeout 10] [--findings DIR]
 
 Readers: onnx, modgraph-hdf5, keras-h5, keras, torch, safetensors. Per reader, valid seed files are
-written first (dense and sparse ONNX exports, modgraph HDF5 with names, Keras 2/3 .h5 layouts, a
-.keras archive, torch state dicts with prune masks, safetensors chains in F32/F16/BF16 and a CNN);
+written first (dense and sparse ONNX exports, an ONNX CNN DAG with BN, a shortcut Add, grouped and
+depthwise convs, pools and a Concat, an NHWC ONNX graph in the tf2onnx pattern, modgraph HDF5 chains
+and a DAG, Keras 2/3 .h5 layouts, a .keras archive, torch state dicts with prune masks and a conv
+chain with BN, safetensors chains in F32/F16/BF16 and a CNN);
 each case picks a seed file and applies one to three mutations, most of them aware of the format
 (ONNX protobuf fields: dims, data types, raw data, external data, ops, attributes, sparse indices,
 metadata; HDF5 objects: attributes, shapes, dtypes, unwritten / compressed / external / huge-chunk
@@ -111,6 +113,56 @@ def _keras_zip(path, rng):
         z.writestr("model.weights.h5", buf.getvalue())
 
 
+def _onnx_cnn(path: Path, rng) -> None:
+    """A CNN DAG built with onnx.helper (deterministic bytes): Conv+bias, BatchNormalization, Relu, a 1x1
+    shortcut Add, grouped and depthwise Conv, MaxPool / AveragePool branches joined by a channel Concat,
+    GlobalAveragePool, Flatten, Gemm."""
+    from onnx import TensorProto, helper, numpy_helper
+    f = lambda *shape: rng.normal(size=shape).astype(np.float32)          # noqa: E731
+    inits = {"w1": f(4, 2, 3, 3), "b1": f(4), "g": f(4), "be": f(4), "mu": f(4), "var": np.abs(f(4)) + 0.5,
+             "w2": f(4, 4, 1, 1), "wg": f(4, 2, 3, 3), "wd": f(4, 1, 3, 3), "fcw": f(3, 8), "fcb": f(3)}
+    N = helper.make_node
+    nodes = [N("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             N("BatchNormalization", ["c1", "g", "be", "mu", "var"], ["bn"], name="bn1", epsilon=1e-5),
+             N("Relu", ["bn"], ["r"], name="relu1"),
+             N("Conv", ["r", "w2"], ["s"], name="shortcut"),
+             N("Add", ["r", "s"], ["a"], name="add"),
+             N("Conv", ["a", "wg"], ["gc"], name="grouped", group=2, pads=[1, 1, 1, 1]),
+             N("Conv", ["gc", "wd"], ["dc"], name="depthwise", group=4, pads=[1, 1, 1, 1]),
+             N("MaxPool", ["dc"], ["mp"], name="maxpool", kernel_shape=[2, 2], strides=[2, 2]),
+             N("AveragePool", ["a"], ["ap"], name="avgpool", kernel_shape=[2, 2], strides=[2, 2]),
+             N("Concat", ["mp", "ap"], ["cat"], name="concat", axis=1),
+             N("GlobalAveragePool", ["cat"], ["gap"], name="gap"),
+             N("Flatten", ["gap"], ["fl"], name="flatten", axis=1),
+             N("Gemm", ["fl", "fcw", "fcb"], ["y"], name="fc", transB=1)]
+    graph = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+                              [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="fuzz")
+    path.write_bytes(model.SerializeToString())
+
+
+def _onnx_nhwc(path: Path, rng) -> None:
+    """The tf2onnx pattern: NHWC input, Transpose -> Conv -> Relu -> Transpose -> Reshape -> MatMul + Add."""
+    from onnx import TensorProto, helper, numpy_helper
+    f = lambda *shape: rng.normal(size=shape).astype(np.float32)          # noqa: E731
+    inits = {"w": f(3, 2, 3, 3), "shape": np.array([1, 48], np.int64), "m": f(48, 2), "bias": f(2)}
+    N = helper.make_node
+    nodes = [N("Transpose", ["x"], ["t"], name="to_nchw", perm=[0, 3, 1, 2]),
+             N("Conv", ["t", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             N("Relu", ["c"], ["r"], name="relu"),
+             N("Transpose", ["r"], ["h"], name="to_nhwc", perm=[0, 2, 3, 1]),
+             N("Reshape", ["h", "shape"], ["fl"], name="flatten"),
+             N("MatMul", ["fl", "m"], ["mm"], name="dense"),
+             N("Add", ["mm", "bias"], ["z"], name="dense_bias"),
+             N("Sigmoid", ["z"], ["y"], name="out")]
+    graph = helper.make_graph(nodes, "nhwc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+                              [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="fuzz")
+    path.write_bytes(model.SerializeToString())
+
+
 def _torch_files(folder: Path, rng) -> list[Path]:
     import torch
     out = []
@@ -122,7 +174,12 @@ def _torch_files(folder: Path, rng) -> list[Path]:
     torch.save({"state_dict": pruned, "epoch": 3}, folder / "pruned.pt")
     torch.save({"0.weight": torch.ones(2, 3, dtype=torch.float16)}, folder / "legacy.pt",
                _use_new_zipfile_serialization=False)
-    out += [folder / "sd.pt", folder / "pruned.pt", folder / "legacy.pt"]
+    t = lambda *shape: torch.tensor(rng.normal(size=shape), dtype=torch.float32)       # noqa: E731
+    cnn = {"c1.weight": t(4, 3, 3, 3), "c1.bias": t(4), "bn1.weight": t(4), "bn1.bias": t(4),
+           "bn1.running_mean": t(4), "bn1.running_var": t(4).abs() + 0.5, "bn1.num_batches_tracked": torch.tensor(7),
+           "c2.weight": t(6, 4, 3, 3), "fc.weight": t(5, 6 * 4 * 4), "fc.bias": t(5)}
+    torch.save(cnn, folder / "cnn.pt")                 # a conv chain: activations and flatten order assumed
+    out += [folder / "sd.pt", folder / "pruned.pt", folder / "legacy.pt", folder / "cnn.pt"]
     return out
 
 
@@ -165,7 +222,9 @@ def seed_files(reader: str, folder: Path, seed: int = 0) -> list[Path]:
         export_onnx(_net(rng), folder / "dense.onnx")
         export_onnx(_net(rng, (8, 6, 2), 0.3, ("leaky_relu", "sigmoid")), folder / "sparse.onnx", sparse=True)
         export_onnx(_net(rng, (3, 2)), folder / "f64.onnx", dtype="float64")
-        return [folder / "dense.onnx", folder / "sparse.onnx", folder / "f64.onnx"]
+        _onnx_cnn(folder / "cnn.onnx", rng)
+        _onnx_nhwc(folder / "nhwc.onnx", rng)
+        return [folder / n for n in ("dense.onnx", "sparse.onnx", "f64.onnx", "cnn.onnx", "nhwc.onnx")]
     if reader == "modgraph-hdf5":
         save(_net(rng), folder / "net.h5")
         save(_net(rng, (7, 5, 5, 2), 0.4, ("elu", "relu", "softmax")), folder / "deep.h5")
