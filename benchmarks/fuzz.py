@@ -7,7 +7,8 @@ capped child process (modgraph.io.sandbox: RLIMIT_AS cap, time limit).
 Readers: onnx, modgraph-hdf5, keras-h5, keras, torch, safetensors. Per reader, valid seed files are
 written first (dense and sparse ONNX exports, an ONNX CNN DAG with BN, a shortcut Add, grouped and
 depthwise convs, pools and a Concat, an NHWC ONNX graph in the tf2onnx pattern, modgraph HDF5 chains
-and a DAG, Keras 2/3 .h5 layouts, a .keras archive, torch state dicts with prune masks and a conv
+and a DAG, Keras 2/3 .h5 layouts, a .keras archive, a functional Keras CNN DAG saved by Keras as .h5
+and .keras, torch state dicts with prune masks and a conv
 chain with BN, safetensors chains in F32/F16/BF16 and a CNN);
 each case picks a seed file and applies one to three mutations, most of them aware of the format
 (ONNX protobuf fields: dims, data types, raw data, external data, ops, attributes, sparse indices,
@@ -111,6 +112,32 @@ def _keras_zip(path, rng):
         z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
         z.writestr("config.json", json.dumps(_keras_config(widths, acts)))
         z.writestr("model.weights.h5", buf.getvalue())
+
+
+def _keras_dag(path: Path, rng) -> None:
+    """A functional Keras 3 model (torch backend) saved by Keras itself (.h5 or .keras by suffix): Conv2D,
+    BatchNormalization, ReLU, DepthwiseConv2D, a grouped 1x1 Conv2D, Add, Concatenate, pools, Flatten,
+    Dense; weights drawn from ``rng`` (the file's save date differs between runs, nothing else)."""
+    import os
+    import warnings
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    L = keras.layers
+    inp = keras.Input((4, 4, 2), name="img")
+    r1 = L.ReLU(name="r1")(L.BatchNormalization(name="bn1")(L.Conv2D(4, 3, padding="same", name="c1")(inp)))
+    dw = L.DepthwiseConv2D(3, padding="same", name="dw")(r1)
+    c2 = L.Conv2D(4, 1, groups=2, name="c2")(r1)
+    t = L.Concatenate(name="cat")([L.Add(name="add")([dw, c2]), r1])
+    t = L.AveragePooling2D(2, name="ap")(L.MaxPooling2D(2, strides=1, padding="same", name="mp")(t))
+    model = keras.Model(inp, L.Dense(3, activation="softmax", name="fc")(L.Flatten(name="flat")(t)), name="dag")
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if ws:
+            layer.set_weights([(np.abs(rng.normal(size=w.shape)) + 0.5 if v.path.endswith("variance")
+                                else rng.normal(size=w.shape)).astype(np.float32) for v, w in zip(layer.weights, ws)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(path)
 
 
 def _onnx_cnn(path: Path, rng) -> None:
@@ -233,10 +260,12 @@ def seed_files(reader: str, folder: Path, seed: int = 0) -> list[Path]:
     if reader == "keras-h5":
         _keras_h5(folder / "k3.h5", rng, keras3=True)
         _keras_h5(folder / "k2.h5", rng, keras3=False)
-        return [folder / "k3.h5", folder / "k2.h5"]
+        _keras_dag(folder / "dag.h5", rng)
+        return [folder / "k3.h5", folder / "k2.h5", folder / "dag.h5"]
     if reader == "keras":
         _keras_zip(folder / "m.keras", rng)
-        return [folder / "m.keras"]
+        _keras_dag(folder / "dag.keras", rng)
+        return [folder / "m.keras", folder / "dag.keras"]
     if reader == "torch":
         return _torch_files(folder, rng)
     if reader == "safetensors":
