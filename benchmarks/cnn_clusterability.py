@@ -3,11 +3,14 @@
 Stages (each resumable where it trains; finished runs are skipped)::
 
     python benchmarks/cnn_clusterability.py train   [--seeds 0 1 2] [--conditions plain dropout] [--out DIR]
+                                                    [--device cpu|cuda|auto] [--jobs N] [--threads T]
     python benchmarks/cnn_clusterability.py analyze [--seeds 0 1 2] [--shuffles 50] [--k 12] [--results docs/results.md]
+                                                    [--jobs N]
     python benchmarks/cnn_clusterability.py trained [--seeds 0 1 2] [--shuffles 50] [--results docs/results.md]
+                                                    [--device ...] [--jobs N] [--threads T]
     python benchmarks/cnn_clusterability.py random  [--arch small-cnn vgg13] [--nets 6]
     python benchmarks/cnn_clusterability.py random-ncut [--arch small-cnn vgg13] [--nets 6] [--results docs/results.md]
-    python benchmarks/cnn_clusterability.py time    [--steps 200] [--threads 1]
+    python benchmarks/cnn_clusterability.py time    [--steps 200] [--threads 1] [--device cpu|cuda|auto]
 
 ``train`` fits the small CNN on MNIST for each condition × seed (10 epochs, then 10 pruning epochs
 to 90 % per kernel; condition ``plain`` = no dropout, the authors' "Control" whose numbers §8.4
@@ -19,7 +22,14 @@ HDF5 ``.h5``. ``analyze`` loads each run's ``.h5`` and tests the n-cut of its ch
 conv → conv block (:func:`modgraph.nulls.significance`), printing n-cut, null mean, z and p per seed and
 phase beside the published numbers, and writes ``analysis.json``. ``trained`` is ``train`` then
 ``analyze``: the whole trained-CNN result in one command (about 1 h of CPU per run on one core:
-``time`` measures it). ``random`` writes untrained Glorot-uniform networks
+``time`` measures it). ``--device`` (``train``, ``trained``, ``time``; default ``cpu``) trains there
+(:mod:`trainers.device`: ``auto`` = ``cuda`` when torch sees a GPU; CUDA runs are seeded but not
+bit-identical to CPU runs; the files are the same); ``--device cuda`` without CUDA stops at once with
+one line and exit 2. ``--jobs N`` trains N (condition, seed) runs at once, each in its own spawned
+process with ``--threads`` torch threads (a line per epoch instead of progress bars; the runs are the
+same as one by one), and ``analyze`` gives each significance test N shuffle workers.
+``--train-subset K`` trains on the first K training images only: for tests and smoke runs
+(``benchmarks/device_cnn.sh``), not the published setting (``run.json`` records ``n_train``). ``random`` writes untrained Glorot-uniform networks
 (``random/{arch}-seed{S}.onnx`` and ``.h5``) for the random-init calibration of §8.3.
 ``random-ncut`` (writes the networks it lacks first) loads each ``.h5``, builds the filan view under
 each edge norm (l1, l2, filan = numpy's matrix 1-norm of |K[o, i]| as Filan et al.'s code, nnz) and
@@ -43,37 +53,122 @@ ACCURACY_BAR = 0.98          # the issue's acceptance: test accuracy >= 0.98, un
 
 
 CONDITIONS = {"plain": False, "dropout": True}
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def _check_args(parser, args) -> None:
+    """Refuse, before any work, what cannot run: one line on stderr, exit 2 (argparse's way)."""
+    for name in ("jobs", "threads", "train_subset"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')}: expected a positive integer, found {value}")
+    if getattr(args, "device", "cpu") != "cpu":
+        from trainers.device import DeviceError, resolve_device
+
+        try:
+            resolve_device(args.device)
+        except DeviceError as err:
+            print(f"{parser.prog}: error: --device: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+
+def _run_config(args, cond: str, seed: int):
+    from trainers.cnn_train import CNNConfig
+
+    return CNNConfig(seed=seed, dropout=CONDITIONS[cond], epochs=args.epochs, prune_epochs=args.epochs)
+
+
+def _subset(data, k):
+    """The first ``k`` training images (``--train-subset``: tests and smoke runs, not the published setting)."""
+    x, y, xt, yt = data
+    return data if k is None else (x[:k], y[:k], xt, yt)
+
+
+def _train_here(args, data, cond, seed, folder) -> None:
+    """One run in this process, with a progress bar."""
+    from tqdm import tqdm
+
+    from trainers.cnn_train import steps_per_phase, train_cnn
+
+    cfg = _run_config(args, cond, seed)
+    bar = tqdm(total=steps_per_phase(len(data[0]), cfg) * 2, desc=f"{cond} seed {seed}", file=sys.stdout,
+               mininterval=5, unit="step")
+    train_cnn(data, config=cfg, out_dir=folder, device=args.device, on_step=lambda phase, t, model: bar.update(1),
+              progress=lambda r: bar.set_postfix(phase=r["phase"], loss=f"{r['loss']:.4f}"))
+    bar.close()
+
+
+_WORKER = {}
+
+
+def _init_worker(data, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER["data"] = data
+
+
+def _train_job(args, cond: str, seed: int, folder: str) -> str:
+    """One run in a worker process (``--jobs``): a line per epoch instead of a bar."""
+    from trainers.cnn_train import train_cnn
+
+    t0, name = time.perf_counter(), f"{cond} seed {seed}"
+
+    def epoch(r):
+        total = args.epochs
+        print(f"{name}: {r['phase']} epoch {r['epoch']}/{total} loss {r['loss']:.4f} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    train_cnn(_WORKER["data"], config=_run_config(args, cond, seed), out_dir=folder, device=args.device,
+              progress=epoch)
+    return folder
+
+
+def _train_all(args, data, todo) -> None:
+    """Train the missing (condition, seed) runs: here one by one, or in ``--jobs`` spawned processes."""
+    if args.jobs <= 1 or len(todo) <= 1:
+        for cond, seed, folder in todo:
+            _train_here(args, data, cond, seed, folder)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    n = min(args.jobs, len(todo))
+    print(f"training {len(todo)} runs in {n} processes x {args.threads} torch thread(s) on {args.device}", flush=True)
+    with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(data, args.threads)) as pool:
+        futures = [pool.submit(_train_job, args, cond, seed, str(folder)) for cond, seed, folder in todo]
+        for future in as_completed(futures):
+            future.result()                     # a failed run stops the stage with its own error
 
 
 def train(args) -> None:
     import torch
-    from tqdm import tqdm
 
-    from trainers.cnn_train import CNNConfig, cnn_mnist, steps_per_phase, train_cnn
+    from trainers.cnn_train import cnn_mnist
 
     torch.set_num_threads(args.threads)
-    data = cnn_mnist()
+    data = _subset(cnn_mnist(), args.train_subset)
     out, rows = Path(args.out), []
-    for cond in args.conditions:
-        for seed in args.seeds:
-            folder = out / f"{cond}-seed{seed}"
-            if not (folder / "run.json").exists():
-                cfg = CNNConfig(seed=seed, dropout=CONDITIONS[cond], epochs=args.epochs, prune_epochs=args.epochs)
-                total = steps_per_phase(len(data[0]), cfg) * 2
-                bar = tqdm(total=total, desc=f"{cond} seed {seed}", file=sys.stdout, mininterval=5, unit="step")
-                train_cnn(data, config=cfg, out_dir=folder, on_step=lambda phase, t, model: bar.update(1),
-                          progress=lambda r: bar.set_postfix(phase=r["phase"], loss=f"{r['loss']:.4f}"))
-                bar.close()
-            rec = json.loads((folder / "run.json").read_text())
-            rows.append({"condition": cond, "seed": seed, "unpruned": rec["test_accuracy_unpruned"],
-                         "pruned": rec["test_accuracy_pruned"], "sparsity_per_layer": rec["sparsity_per_layer"],
-                         "seconds": rec["seconds"], "folder": str(folder)})
-            print(f"{cond} seed {seed}: test accuracy unpruned {rows[-1]['unpruned']:.4f}, "
-                  f"pruned {rows[-1]['pruned']:.4f}, {rec['seconds']:.0f} s", flush=True)
+    runs = [(cond, seed, out / f"{cond}-seed{seed}") for cond in args.conditions for seed in args.seeds]
+    t0 = time.perf_counter()
+    _train_all(args, data, [run for run in runs if not (run[2] / "run.json").exists()])
+    wall = time.perf_counter() - t0
+    for cond, seed, folder in runs:
+        rec = json.loads((folder / "run.json").read_text())
+        rows.append({"condition": cond, "seed": seed, "unpruned": rec["test_accuracy_unpruned"],
+                     "pruned": rec["test_accuracy_pruned"], "sparsity_per_layer": rec["sparsity_per_layer"],
+                     "seconds": rec["seconds"], "train_seconds": rec.get("train_seconds"),
+                     "prune_seconds": rec.get("prune_seconds"), "device": rec.get("device", "cpu"),
+                     "n_train": rec["n_train"], "folder": str(folder)})
+        print(f"{cond} seed {seed}: test accuracy unpruned {rows[-1]['unpruned']:.4f}, "
+              f"pruned {rows[-1]['pruned']:.4f}, {rec['seconds']:.0f} s on {rows[-1]['device']}", flush=True)
     summary = {"runs": rows, "accuracy_bar": ACCURACY_BAR,
-               "all_meet_bar": all(min(r["unpruned"], r["pruned"]) >= ACCURACY_BAR for r in rows)}
+               "all_meet_bar": all(min(r["unpruned"], r["pruned"]) >= ACCURACY_BAR for r in rows),
+               "train_subset": args.train_subset, "jobs": args.jobs, "threads": args.threads,
+               "device": args.device, "wall_seconds": wall}
     (out / "train.json").write_text(json.dumps(summary, indent=2))
-    print(f"all runs >= {ACCURACY_BAR}: {summary['all_meet_bar']}  ({out / 'train.json'})")
+    print(f"all runs >= {ACCURACY_BAR}: {summary['all_meet_bar']}  ({out / 'train.json'}; {wall:.0f} s wall)")
 
 
 def random(args) -> None:
@@ -85,10 +180,18 @@ def random(args) -> None:
 
 
 def _time_phase(model, x, y, cfg, *, prune: bool, gen) -> list[float]:
+    import torch
+
     from trainers.clusterability import run_phase
 
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)      # time the GPU's work, not the launches
+
+    def stamp(t):
+        sync()
+        stamps.append(time.perf_counter())
+
     stamps = [time.perf_counter()]
-    run_phase(model, x, y, cfg, epochs=1, prune=prune, gen=gen, on_step=lambda t: stamps.append(time.perf_counter()))
+    run_phase(model, x, y, cfg, epochs=1, prune=prune, gen=gen, on_step=stamp)
     return [b - a for a, b in zip(stamps, stamps[1:])]
 
 
@@ -97,23 +200,26 @@ def time_steps(args) -> None:
 
     from trainers.cnn import small_cnn
     from trainers.cnn_train import CNNConfig, cnn_mnist
+    from trainers.device import device_mode, resolve_device
 
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     cfg = CNNConfig(seed=0)
     x, y, _, _ = cnn_mnist()
     n = args.steps * cfg.batch_size
-    x, y = torch.from_numpy(x[:n]), torch.from_numpy(y[:n])
-    model = small_cnn(seed=0, dropout=True)           # the dearer condition
+    x, y = torch.from_numpy(x[:n]).to(device), torch.from_numpy(y[:n]).to(device)
+    model = small_cnn(seed=0, dropout=True).to(device)           # the dearer condition
     t0 = time.perf_counter()
-    train_s = _time_phase(model, x, y, cfg, prune=False, gen=torch.Generator().manual_seed(0))
-    prune_s = _time_phase(model, x, y, cfg, prune=True, gen=torch.Generator().manual_seed(1))
+    with device_mode(device):
+        train_s = _time_phase(model, x, y, cfg, prune=False, gen=torch.Generator().manual_seed(0))
+        prune_s = _time_phase(model, x, y, cfg, prune=True, gen=torch.Generator().manual_seed(1))
     wall = time.perf_counter() - t0
     per_phase = math.ceil(60000 / cfg.batch_size) * cfg.epochs           # 9,380 steps per phase
     med_t, med_p = statistics.median(train_s), statistics.median(prune_s)
     mean_t, mean_p = sum(train_s) / len(train_s), sum(prune_s) / len(prune_s)
     run_h = (mean_t + mean_p) * per_phase / 3600
-    print(f"small CNN (64-64-64, dense 128, with dropout), batch {cfg.batch_size}, {args.threads} torch thread(s), "
-          f"{args.steps} steps per phase, {wall:.1f} s in all")
+    print(f"small CNN (64-64-64, dense 128, with dropout), batch {cfg.batch_size}, {args.threads} torch thread(s) "
+          f"on {device}, {args.steps} steps per phase, {wall:.1f} s in all")
     print("| phase | median s/step | mean s/step | steps per full phase | extrapolated h |")
     print("|---|---|---|---|---|")
     print(f"| train | {med_t:.4f} | {mean_t:.4f} | {per_phase} | {mean_t * per_phase / 3600:.2f} |")
@@ -250,7 +356,8 @@ def trained(args) -> None:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="cnn_clusterability.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="stage", required=True)
     t, tr, an = sub.add_parser("train"), sub.add_parser("trained"), sub.add_parser("analyze")
     for q in (t, tr):
@@ -259,7 +366,9 @@ def main(argv=None) -> None:
         q.add_argument("--conditions", nargs="+", default=["plain"], choices=list(CONDITIONS))
     for q in (tr, an):
         q.add_argument("--shuffles", type=int, default=50)
-        q.add_argument("--jobs", type=int, default=1)
+    for q in (t, tr, an):
+        q.add_argument("--jobs", type=int, default=1,
+                       help="train: runs trained at once, each in its own process; analyze: shuffle workers")
     r = sub.add_parser("random")
     r.add_argument("--arch", nargs="+", default=["small-cnn", "vgg13"], choices=["small-cnn", "vgg13"])
     r.add_argument("--nets", type=int, default=6)
@@ -275,7 +384,15 @@ def main(argv=None) -> None:
         q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
         q.add_argument("--out", default="runs/cnn_clusterability")
         q.add_argument("--threads", type=int, default=1)
+    for q in (t, tr, s):
+        q.add_argument("--device", choices=DEVICES, default="cpu",
+                       help="cpu (default), cuda, or auto (cuda when torch sees a GPU)")
+    for q in (t, tr):
+        q.add_argument("--train-subset", type=int, default=None, metavar="K",
+                       help="train on the first K training images only: tests and smoke runs, NOT the published "
+                            "setting (the test set stays whole)")
     args = p.parse_args(argv)
+    _check_args(p, args)
     {"train": train, "random": random, "time": time_steps, "random-ncut": random_ncut, "analyze": analyze,
      "trained": trained}[args.stage](args)
 

@@ -23,7 +23,8 @@ Map of the package::
   clusterability papers' MLP), :mod:`trainers.cnn` and :mod:`trainers.cnn_train` (their small
   CNN and 13-conv VGG: masked models, MNIST training + pruning, random-init networks, ONNX export;
   :mod:`trainers.cnn_dag` the same networks as a ``DagNetwork`` for modgraph HDF5; the
-  ``mnist-cnn`` and ``random-cnn`` subcommands in :mod:`trainers.cnn_cli`).
+  ``mnist-cnn`` and ``random-cnn`` subcommands in :mod:`trainers.cnn_cli`; :mod:`trainers.device` where
+  they train: ``cpu``, ``cuda`` or ``auto``, CUDA's deterministic settings).
 
 Method: Patil, Michael, Dovrolis, *Neural Sculpting*, NeurIPS 2023, arXiv 2305.18402.
 """

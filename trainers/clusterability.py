@@ -132,14 +132,16 @@ def run_phase(model, x, y, cfg, *, epochs: int, prune: bool, gen, progress=None,
     kernel) and ``set_masks``; ``cfg`` any config with ``lr``, ``eps``, ``batch_size``,
     ``every``, ``s0`` and ``s1`` (:class:`ClusterabilityConfig`, the CNN's config).
     ``progress`` gets each epoch's record, ``on_step`` the step count after each step.
+    ``x`` and ``y`` live on the model's device; ``gen`` is a CPU generator (the same batch order on
+    every device), and the loss is summed on the device, read once per epoch (no sync per step).
     """
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.eps)
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
     T, t, history = steps_per_epoch * epochs, 0, []
     model.train()
     for epoch in range(epochs):
-        order = torch.randperm(len(x), generator=gen)
-        total = 0.0
+        order = torch.randperm(len(x), generator=gen).to(x.device)
+        total = torch.zeros((), dtype=torch.float64, device=x.device)
         for s in range(steps_per_epoch):
             if prune and t <= T and t % cfg.every == 0:
                 model.set_masks(magnitude_masks(model.kernels, model.masks,
@@ -151,11 +153,11 @@ def run_phase(model, x, y, cfg, *, epochs: int, prune: bool, gen, progress=None,
             opt.step()
             if prune:
                 model.set_masks(model.masks)         # re-apply: Adam momentum must not revive weights
-            total += float(loss.detach()) * len(idx)
+            total += loss.detach().double() * len(idx)     # = float(loss) * len(idx), summed in float64
             t += 1
             if on_step is not None:
                 on_step(t)
-        history.append({"epoch": epoch + 1, "loss": total / len(x)})
+        history.append({"epoch": epoch + 1, "loss": float(total) / len(x)})
         if progress is not None:
             progress(history[-1])
     if prune:                                         # the loop stops at t = T - 1: apply s(T) = s1

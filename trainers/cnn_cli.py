@@ -40,6 +40,9 @@ def add_cli(sub) -> None:
     c.add_argument("--dense", help="the dense width (default 128)")
     c.add_argument("--data-dir", help="folder of the MNIST IDX files (default ../shared/data/mnist)")
     c.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    c.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="where to train (default cpu; auto: cuda when torch sees a GPU). CUDA runs are seeded, "
+                        "not bit-identical to CPU runs; the files are the same either way")
     c.add_argument("--out", required=True, help="output folder (unpruned.onnx/.h5, pruned.onnx/.h5, run.json)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(run=run_mnist_cnn)
@@ -78,7 +81,12 @@ def run_mnist_cnn(args) -> int:
     from tqdm import tqdm
 
     from trainers.cnn_train import CNNConfig, cnn_mnist, steps_per_phase, train_cnn
+    from trainers.device import DeviceError, resolve_device
 
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as err:
+        raise UsageError(f"--device: {err}") from None
     data = cnn_mnist(data_dir=args.data_dir)
     torch.set_num_threads(args.threads)
     cfg = CNNConfig(seed=args.seed, dropout=args.dropout, channels=channels, dense=dense,
@@ -92,12 +100,12 @@ def run_mnist_cnn(args) -> int:
             bar.set_description(phase, refresh=False)
         bar.update(1)
 
-    rec = train_cnn(data, config=cfg, out_dir=args.out, on_step=step,
+    rec = train_cnn(data, config=cfg, out_dir=args.out, on_step=step, device=device,
                     progress=lambda r: bar.set_postfix(epoch=r["epoch"], loss=f"{r['loss']:.4f}"))
     bar.close()
     pruned = (f", pruned {rec['test_accuracy_pruned']:.4f} (sparsity per kernel "
               f"{[round(s, 4) for s in rec['sparsity_per_layer']]})" if cfg.prune_epochs else "")
-    print(f"test accuracy: unpruned {rec['test_accuracy_unpruned']:.4f}{pruned}; {rec['seconds']:.0f} s")
+    print(f"test accuracy: unpruned {rec['test_accuracy_unpruned']:.4f}{pruned}; {rec['seconds']:.0f} s on {device}")
     for path in rec["files"]:
         print(f"  {path}")
     return 0

@@ -8,6 +8,13 @@ same per-layer polynomial-decay magnitude pruning as the MLP (every conv and den
 end). The training loop, schedule and mask update are the MLP's
 (:func:`trainers.clusterability.run_phase`); only the model differs. Pixels / 255, images 1×28×28.
 
+Device (``device="cpu"``, the default, ``"cuda"`` or ``"auto"``, :mod:`trainers.device`): the model,
+its masks, the pruning schedule and every batch live there, the data are moved there once; the
+initial weights and the batch order are drawn on the CPU, so they do not depend on the device. On
+CUDA the run executes under :func:`trainers.device.device_mode` (deterministic algorithms where torch
+has them): seeded, but not bit-identical to a CPU run. The models are moved back to the CPU before
+export and returned there, so the files are the same whichever device trained them.
+
 Files: ``unpruned.onnx``, ``pruned.onnx`` (:func:`trainers.cnn.export_cnn_onnx`, run record
 under ``modgraph.metadata``), the same networks as modgraph HDF5 ``unpruned.h5``, ``pruned.h5``
 (:func:`trainers.cnn_dag.export_cnn`: a :class:`~modgraph.dag.DagNetwork`, run record as its
@@ -35,6 +42,7 @@ from modgraph.io import atomic_path
 from trainers.clusterability import accuracy, run_phase
 from trainers.cnn import ARCHITECTURES, small_cnn
 from trainers.cnn_dag import export_cnn
+from trainers.device import device_mode, resolve_device
 
 __all__ = ["CNNConfig", "steps_per_phase", "cnn_mnist", "train_cnn", "random_init_cnns"]
 
@@ -81,7 +89,41 @@ def _check_data(data) -> None:
                              f"found {tuple(a.shape)} and {len(b)} labels")
 
 
-def train_cnn(data, *, config: CNNConfig = CNNConfig(), out_dir=None, progress=None, on_step=None) -> dict:
+def _train(data, config: CNNConfig, device, progress, on_step):
+    """Both phases on ``device``: the run record, the unpruned phase's record and CPU copy, the pruned model."""
+    torch.manual_seed(config.seed)                         # dropout draws (CPU and every GPU)
+    gen = torch.Generator().manual_seed(config.seed)       # minibatch order, drawn on the CPU
+    x, y, xt, yt = (torch.as_tensor(np.asarray(a)) for a in data)
+    x, xt, y, yt = (t.to(device) for t in (x.float(), xt.float(), y.long(), yt.long()))     # moved once
+    build = dict(seed=config.seed, channels=config.channels, dense=config.dense, dropout=config.dropout)
+    model = small_cnn(**build).to(device)                  # initial weights drawn on the CPU
+    record = {"task": "mnist-cnn-clusterability", "architecture": "small-cnn",
+              "config": dataclasses.asdict(config), "n_train": len(x), "n_test": len(xt),
+              "device": str(device), "torch": torch.__version__,
+              "deterministic": "warn_only" if device.type == "cuda" else "cpu"}
+    report = (lambda phase: None if progress is None else (lambda r: progress({"phase": phase, **r})))
+    step = (lambda phase: None if on_step is None else (lambda t: on_step(phase, t, model)))
+    t0 = time.perf_counter()
+    record["train_history"] = run_phase(model, x, y, config, epochs=config.epochs, prune=False, gen=gen,
+                                        progress=report("train"), on_step=step("train"))
+    record["train_seconds"] = time.perf_counter() - t0     # the optimiser steps only (evaluation not counted)
+    record["test_accuracy_unpruned"] = accuracy(model, xt, yt, batch=500)
+    unpruned = small_cnn(**build)
+    unpruned.load_state_dict(model.state_dict())           # a CPU copy
+    unpruned_record = dict(record)
+    if config.prune_epochs > 0:
+        t1 = time.perf_counter()
+        record["prune_history"] = run_phase(model, x, y, config, epochs=config.prune_epochs, prune=True, gen=gen,
+                                            progress=report("prune"), on_step=step("prune"))
+        record["prune_seconds"] = time.perf_counter() - t1
+        record["test_accuracy_pruned"] = accuracy(model, xt, yt, batch=500)
+        record["sparsity_per_layer"] = [1.0 - float(m.sum()) / m.numel() for m in model.masks]
+    record["seconds"] = time.perf_counter() - t0
+    return record, unpruned_record, unpruned, model.cpu()
+
+
+def train_cnn(data, *, config: CNNConfig = CNNConfig(), out_dir=None, progress=None, on_step=None,
+              device="cpu") -> dict:
     """Train then prune one small CNN; export both phases to ``out_dir`` when given.
 
     Parameters
@@ -95,37 +137,20 @@ def train_cnn(data, *, config: CNNConfig = CNNConfig(), out_dir=None, progress=N
         Called with each epoch's record (phase, epoch, loss).
     on_step : callable, optional
         Called with (phase, step, model) after every optimiser step (progress bars, checks).
+    device : str or torch.device
+        ``cpu`` (default), ``cuda`` or ``auto`` (:func:`trainers.device.resolve_device`).
 
     Returns
     -------
     dict
-        Config, test accuracy per phase, per-kernel sparsity, losses, seconds, file paths, and
-        the models (``models``: an unpruned copy, the pruned one); with ``prune_epochs = 0``
-        only the unpruned phase is run and written.
+        Config, device, test accuracy per phase, per-kernel sparsity, losses, seconds (in all, and
+        ``train_seconds`` / ``prune_seconds``: each phase's optimiser steps), file paths, and the models (``models``: an unpruned copy, the pruned one, both
+        on the CPU); with ``prune_epochs = 0`` only the unpruned phase is run and written.
     """
     _check_data(data)
-    torch.manual_seed(config.seed)                         # dropout draws
-    gen = torch.Generator().manual_seed(config.seed)       # minibatch order
-    x, y, xt, yt = (torch.as_tensor(np.asarray(a)) for a in data)
-    x, xt, y, yt = x.float(), xt.float(), y.long(), yt.long()
-    model = small_cnn(seed=config.seed, channels=config.channels, dense=config.dense, dropout=config.dropout)
-    record = {"task": "mnist-cnn-clusterability", "architecture": "small-cnn",
-              "config": dataclasses.asdict(config), "n_train": len(x), "n_test": len(xt)}
-    report = (lambda phase: None if progress is None else (lambda r: progress({"phase": phase, **r})))
-    step = (lambda phase: None if on_step is None else (lambda t: on_step(phase, t, model)))
-    t0 = time.perf_counter()
-    record["train_history"] = run_phase(model, x, y, config, epochs=config.epochs, prune=False, gen=gen,
-                                        progress=report("train"), on_step=step("train"))
-    record["test_accuracy_unpruned"] = accuracy(model, xt, yt, batch=500)
-    unpruned = small_cnn(seed=config.seed, channels=config.channels, dense=config.dense, dropout=config.dropout)
-    unpruned.load_state_dict(model.state_dict())
-    unpruned_record = dict(record)
-    if config.prune_epochs > 0:
-        record["prune_history"] = run_phase(model, x, y, config, epochs=config.prune_epochs, prune=True, gen=gen,
-                                            progress=report("prune"), on_step=step("prune"))
-        record["test_accuracy_pruned"] = accuracy(model, xt, yt, batch=500)
-        record["sparsity_per_layer"] = [1.0 - float(m.sum()) / m.numel() for m in model.masks]
-    record["seconds"] = time.perf_counter() - t0
+    device = resolve_device(device)
+    with device_mode(device):
+        record, unpruned_record, unpruned, model = _train(data, config, device, progress, on_step)
     if out_dir is not None:
         out = Path(out_dir)
         record["files"] = export_cnn(unpruned, out / "unpruned.onnx", metadata={**unpruned_record, "phase": "unpruned"})
