@@ -151,6 +151,15 @@ def train(args) -> None:
     data = _subset(cnn_mnist(), args.train_subset)
     out, rows = Path(args.out), []
     runs = [(cond, seed, out / f"{cond}-seed{seed}") for cond in args.conditions for seed in args.seeds]
+    for cond, seed, folder in runs:                   # a finished run is reused only if it is this setting
+        if (folder / "run.json").exists():
+            rec = json.loads((folder / "run.json").read_text())
+            found, want = (rec["n_train"], rec["config"]["epochs"]), (len(data[0]), args.epochs)
+            if found != want:
+                print(f"cnn_clusterability.py: error: {folder / 'run.json'}: trained on {found[0]} images for "
+                      f"{found[1]} epochs, expected {want[0]} and {want[1]}; remove it or use another --out",
+                      file=sys.stderr)
+                raise SystemExit(2)
     t0 = time.perf_counter()
     _train_all(args, data, [run for run in runs if not (run[2] / "run.json").exists()])
     wall = time.perf_counter() - t0

@@ -171,6 +171,9 @@ def test_train_with_two_jobs_gives_the_runs_trained_one_by_one(bench, tmp_path, 
     keys = ("condition", "seed", "unpruned", "pruned", "sparsity_per_layer", "n_train", "device")
     assert [[r[k] for k in keys] for r in par["runs"]] == [[r[k] for k in keys] for r in seq["runs"]]
     assert [r["n_train"] for r in par["runs"]] == [64, 64]
+    with pytest.raises(SystemExit):                   # finished runs of another setting are not reused
+        bench.main(["train", "--seeds", "0", "--epochs", "1", "--out", str(tmp_path / "seq")])
+    assert "plain-seed0/run.json: trained on 64 images for 1 epochs, expected 160 and 1" in capfd.readouterr().err
     for seed in (0, 1):
         for phase in ("unpruned", "pruned"):
             a, b = (_weights(tmp_path / d / f"plain-seed{seed}/{phase}.h5") for d in ("par", "seq"))
