@@ -31,7 +31,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from modgraph.dag_edges import EDGE_TYPES, unit_edges
+from modgraph.dag_edges import EDGE_TYPES, edge_blocks, unit_edges
 from modgraph.dag_ops import conv2d, conv_transpose2d, pad2d, pool2d
 from modgraph.errors import FormatError
 from modgraph.network import ACTIVATIONS, Layer, LayeredNetwork
@@ -213,14 +213,13 @@ class DagNetwork:
 
     def summary(self, *, edge_norm: str = "l1") -> dict:
         """Groups, units and edges by type, as a JSON-ready dict."""
-        e = unit_edges(self, edge_norm=edge_norm)
-        g_of = np.repeat(np.arange(len(self.groups)), [g.n_units for g in self.groups])
-        n_in = np.bincount(g_of[e.dst], minlength=len(self.groups))
+        e = edge_blocks(self, edge_norm=edge_norm)               # counted per block, never listed
+        n_in = e.counts_into_groups()
         rows = [{"name": g.name, "op_type": g.op_type, "kind": g.kind, "n_units": g.n_units, "depth": g.depth,
                  "stage": g.stage, "shape": list(g.shape), "activation": g.activation,
                  "activation_assumed": g.activation_assumed, "n_edges_in": int(n_in[i])}
                 for i, g in enumerate(self.groups)]
-        counts = np.bincount(e.type, minlength=len(EDGE_TYPES)) if e.n_edges else np.zeros(len(EDGE_TYPES), int)
+        counts = e.counts_by_type()
         return {"n_groups": len(self.groups), "n_units": self.n_units, "n_edges": e.n_edges,
                 "edges_by_type": {t: int(c) for t, c in zip(EDGE_TYPES, counts)}, "is_chain": self.is_chain,
                 "source_format": self.source_format, "edge_norm": edge_norm, "groups": rows}

@@ -21,14 +21,14 @@ Examples
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
 from modgraph.dag import DagNetwork
-from modgraph.dag_edges import EDGE_NORMS, EDGE_TYPES, unit_edges
+from modgraph.dag_edges import EDGE_NORMS, EDGE_TYPES, EdgeBlocks, edge_blocks
 from modgraph.errors import ModgraphError
 from modgraph.network import LayeredNetwork
 
@@ -36,6 +36,32 @@ __all__ = ["UnitGraph", "build_unit_graph", "condense", "drop_isolated", "VIEWS"
 
 #: The unit graphs of a DagNetwork (docs/dag.md, "Views").
 VIEWS = ("split", "coupled", "filan")
+
+
+_REQUIRED = object()
+
+
+class _EdgeColumn:
+    """A UnitGraph edge array that a block-backed graph lists on first read (then keeps)."""
+
+    def __init__(self, default=_REQUIRED):
+        self.default = default
+
+    def __set_name__(self, owner, name):
+        self.name, self.slot = name, "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            if self.default is _REQUIRED:
+                raise AttributeError(self.name)          # a dataclass field without a default
+            return self.default
+        d = obj.__dict__
+        if d.get(self.slot) is None and d.get("blocks") is not None:
+            obj._list_edges()
+        return d[self.slot]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.slot] = value
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,23 +102,48 @@ class UnitGraph:
         False for a coupled view with merged units: layer-aware methods refuse it.
     edge_norm : str
         The reduction of kernel slices that made the weights (``l1`` for a chain).
+    blocks : EdgeBlocks or None
+        The split view of a DAG keeps its edges as :class:`~modgraph.dag_edges.EdgeBlocks` (one
+        matrix per weighted group, about 4 bytes per edge) and lists ``src``, ``dst``, ``value``
+        and ``edge_type`` on first read; ``n_edges`` and :meth:`edge_counts` never list them.
+        None for every other graph (and for a graph made with ``replace``).
     """
 
     layer: np.ndarray
     index: np.ndarray
-    src: np.ndarray
-    dst: np.ndarray
-    value: np.ndarray
+    src: np.ndarray = _EdgeColumn()
+    dst: np.ndarray = _EdgeColumn()
+    value: np.ndarray = _EdgeColumn()
     widths: tuple[int, ...]
     group: np.ndarray | None = None
     group_names: tuple[str, ...] | None = None
     group_kinds: tuple[str, ...] | None = None
     group_ops: tuple[str, ...] | None = None
-    edge_type: np.ndarray | None = None
+    edge_type: np.ndarray | None = _EdgeColumn(None)
     orig: np.ndarray | None = None
     view: str = "chain"
     layered: bool = True
     edge_norm: str = "l1"
+    blocks: EdgeBlocks | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def _from_blocks(cls, blocks: EdgeBlocks, **fields) -> "UnitGraph":
+        g = cls(src=None, dst=None, value=None, edge_type=None, **fields)
+        object.__setattr__(g, "blocks", blocks)
+        return g
+
+    def _list_edges(self) -> None:
+        e = self.blocks.edges(nnz=False)
+        for name, arr in (("_src", e.src), ("_dst", e.dst), ("_value", e.weight), ("_edge_type", e.type)):
+            self.__dict__[name] = arr
+
+    def edge_counts(self) -> np.ndarray:
+        """Edges per type (:data:`~modgraph.dag_edges.EDGE_TYPES` order; a chain's are all ``dense``)."""
+        if self.__dict__.get("_src") is None and self.blocks is not None:
+            return self.blocks.counts_by_type()
+        if self.edge_type is None:
+            return np.bincount(np.full(self.n_edges, 1), minlength=len(EDGE_TYPES))
+        return np.bincount(self.edge_type, minlength=len(EDGE_TYPES))
 
     @property
     def weight(self) -> np.ndarray:
@@ -105,6 +156,8 @@ class UnitGraph:
 
     @property
     def n_edges(self) -> int:
+        if self.__dict__.get("_src") is None and self.blocks is not None:
+            return self.blocks.n_edges
         return int(self.src.size)
 
     @property
@@ -293,7 +346,7 @@ def _chain_graph(network: LayeredNetwork) -> UnitGraph:
 def _dag_graph(net: DagNetwork, view: str, edge_norm: str) -> UnitGraph:
     if view == "filan":
         return _filan_graph(net, edge_norm)
-    e = unit_edges(net, edge_norm=edge_norm)
+    blocks = edge_blocks(net, edge_norm=edge_norm)
     groups = net.groups
     sizes = np.array([g.n_units for g in groups], dtype=np.int64)
     group = np.repeat(np.arange(len(groups)), sizes)
@@ -303,9 +356,9 @@ def _dag_graph(net: DagNetwork, view: str, edge_norm: str) -> UnitGraph:
     kinds = tuple(g.kind for g in groups)
     ops = tuple(g.op_type for g in groups)
     layer = depth[group]
-    split = UnitGraph(layer, index, e.src, e.dst, e.weight, _widths(layer), group=group, group_names=names,
-                      group_kinds=kinds, group_ops=ops, edge_type=e.type, orig=np.arange(net.n_units),
-                      view="split", layered=True, edge_norm=edge_norm)
+    split = UnitGraph._from_blocks(blocks, layer=layer, index=index, widths=_widths(layer), group=group,
+                                   group_names=names, group_kinds=kinds, group_ops=ops,
+                                   orig=np.arange(net.n_units), view="split", layered=True, edge_norm=edge_norm)
     return split if view == "split" else _coupled(split)
 
 
