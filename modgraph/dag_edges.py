@@ -152,8 +152,18 @@ class EdgeBlock:
         """(src, dst, weight float64, nnz or None) of this block's edges, entries in row-major order."""
         if self.arrays is not None:
             return self.arrays
-        rows, cols = np.nonzero(self.value if self.mask is None else self.mask)
-        in_ch, out = self._channels(rows, cols)
+        n_rows, n_cols = self.value.shape
+        full = self.mask is None and self.n_edges == self.value.size         # every entry an edge
+        if full:                                 # np.nonzero's row-major order, without the search
+            rows, cols = np.repeat(np.arange(n_rows), n_cols), np.tile(np.arange(n_cols), n_rows)
+        else:
+            rows, cols = np.nonzero(self.value if self.mask is None else self.mask)
+        if full and not self.per and not self.transposed:
+            in_ch, out = cols, rows
+            src = np.tile(self.src_units, n_rows)
+        else:
+            in_ch, out = self._channels(rows, cols)
+            src = self.src_units[in_ch]
         counts = None
         if nnz:                                  # recounted from the kernel, chunk by chunk (rows are sorted)
             counts = np.empty(rows.size, np.int64)
@@ -161,7 +171,8 @@ class EdgeBlock:
             cut = np.searchsorted(rows, [r0 for r0, _ in steps] + [self.value.shape[0]])
             for (r0, s), a, b in zip(steps, cut[:-1], cut[1:]):
                 counts[a:b] = np.count_nonzero(self.kernel[r0:r0 + s], axis=(-2, -1))[rows[a:b] - r0, cols[a:b]]
-        return (self.src_units[in_ch], self.dst_off + out, self.value[rows, cols].astype(np.float64), counts)
+        w = self.value.ravel() if full else self.value[rows, cols]
+        return (src, self.dst_off + out, w.astype(np.float64), counts)
 
 
 def _steps(shape):

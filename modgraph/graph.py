@@ -272,6 +272,8 @@ class UnitGraph:
     def subgraph(self, keep) -> "UnitGraph":
         """The graph induced by the units where ``keep`` is true (numbering compacted, map kept)."""
         keep = np.asarray(keep, dtype=bool)
+        if keep.size == self.n_units and keep.all():
+            return self                                  # nothing removed: the same (immutable) graph
         new_id = np.cumsum(keep) - 1
         sel = keep[self.src] & keep[self.dst]
         if self.group is None:
@@ -429,6 +431,8 @@ def _filan_graph(net: DagNetwork, edge_norm: str) -> UnitGraph:
                             "has no conv layer")
     cache: dict = {}
     src, dst, val = [], [], []
+    gid = np.repeat(np.arange(len(groups)), [g.n_units for g in groups])
+    senders, receivers = np.zeros(len(groups), bool), np.zeros(len(groups), bool)
     for g, grp in enumerate(groups):
         if not conv[g]:
             continue
@@ -455,19 +459,15 @@ def _filan_graph(net: DagNetwork, edge_norm: str) -> UnitGraph:
         src.append(flat_u[at])
         dst.append(net.unit_offsets[g] + out_ch[rep])
         val.append(w[rep] if edge_norm == "nnz" else w[rep] * flat_s[at])
-    src = np.concatenate(src).astype(np.int64) if src else np.zeros(0, np.int64)
-    dst = np.concatenate(dst).astype(np.int64) if dst else np.zeros(0, np.int64)
-    val = np.concatenate(val) if val else np.zeros(0)
-    used = np.zeros(len(groups), bool)
-    gid = np.repeat(np.arange(len(groups)), [g.n_units for g in groups])
-    used[gid[src]] = True
-    used[gid[dst]] = True
+        if rep.size:                             # which groups send and receive, per block (no full-size temp)
+            senders[np.unique(gid[flat_u[np.unique(at)]])] = True
+            receivers[g] = True
+    src, dst, val = _join(src, np.int64), _join(dst, np.int64), _join(val, np.float64)
+    used = senders | receivers
     if not used.any():
         raise ModgraphError(f"the filan view keeps conv -> conv blocks only; {net.source or 'this network'} "
                             "has no conv reading another conv")
     kept = np.flatnonzero(used)
-    new_g = np.full(len(groups), -1)
-    new_g[kept] = np.arange(kept.size)
     sizes = np.array([groups[g].n_units for g in kept])
     offs = np.concatenate([[0], np.cumsum(sizes)])
     new_unit = np.full(net.n_units, -1, np.int64)
@@ -477,17 +477,22 @@ def _filan_graph(net: DagNetwork, edge_norm: str) -> UnitGraph:
     rank = np.unique(depth, return_inverse=True)[1]               # layers: the kept convs' depths, ranked
     group = np.repeat(np.arange(kept.size), sizes)
     layer = rank[group]
-    has_in = np.zeros(kept.size, bool)
-    has_out = np.zeros(kept.size, bool)
-    has_in[new_g[gid[dst]]] = True
-    has_out[new_g[gid[src]]] = True
+    has_in, has_out = receivers[kept], senders[kept]
     kinds = tuple("input" if not has_in[i] else "output" if not has_out[i] else "conv" for i in range(kept.size))
-    return UnitGraph(layer, np.concatenate([np.arange(s) for s in sizes]), new_unit[src], new_unit[dst],
-                     val.astype(np.float64), _widths(layer), group=group,
+    src = new_unit[src]                          # renumbered one array at a time: the old one freed
+    dst = new_unit[dst]
+    return UnitGraph(layer, np.concatenate([np.arange(s) for s in sizes]), src, dst, val, _widths(layer), group=group,
                      group_names=tuple(groups[g].name for g in kept), group_kinds=kinds,
                      group_ops=tuple(groups[g].op_type for g in kept),
                      edge_type=np.zeros(src.size, np.int8), orig=np.arange(int(offs[-1])), view="filan",
                      layered=True, edge_norm=edge_norm)
+
+
+def _join(parts: list, dtype) -> np.ndarray:
+    """Concatenate and empty ``parts`` (a column of per-block arrays) without a second copy."""
+    out = np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+    parts.clear()
+    return out
 
 
 def _slice_norm(k: np.ndarray, norm: str) -> np.ndarray:

@@ -57,8 +57,11 @@ def leiden(n_vertices: int, src, dst, weight=None, *, seed: int, resolution: flo
         raise ValueError(f"n_restarts must be >= 1, got {n_restarts}")
     if max_passes < 1:
         raise ValueError(f"max_passes must be >= 1, got {max_passes}")
-    g = ig.Graph(n=int(n_vertices), edges=np.column_stack([src, dst]).tolist(), directed=False)
-    w = None if weight is None else np.asarray(weight, dtype=np.float64).tolist()
+    # numpy arrays, not lists: igraph reads them directly, and 15.5M edges as Python lists of ints
+    # and floats cost ~2.5 GB (a ResNet-50's split view, benchmarks/load_resnet.py --analyze)
+    g = ig.Graph(n=int(n_vertices), edges=np.column_stack([np.asarray(src, np.int64), np.asarray(dst, np.int64)]),
+                 directed=False)
+    w = None if weight is None else np.ascontiguousarray(weight, dtype=np.float64)
     best, best_q = None, -np.inf
     try:
         for r in range(n_restarts):
