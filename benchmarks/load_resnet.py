@@ -169,7 +169,8 @@ def _load_table(args, paths: dict) -> None:
             for tree in (("-",) if m == "raw" else tuple(trees)):
                 row = next(r for r in runs if r["exporter"] == exporter and r["method"] == m and r["tree"] == tree)
                 sec, cpu, peak = med(tree, m, "seconds"), med(tree, m, "cpu_seconds"), med(tree, m, "peak_bytes")
-                print(f"{exporter:<8} {tree:<6} {m:<11} {sec:>7.2f} {sec / raw_s:>6.2f} {cpu:>6.2f} {cpu / raw_c:>6.2f} "
+                print(f"{exporter:<8} {tree:<6} {m:<11} {sec:>7.2f} {sec / raw_s:>6.2f} {cpu:>6.2f} "
+                      f"{cpu / raw_c:>6.2f} "
                       f"{peak / 2**20:>9.0f} {peak / weights:>9.2f} {row.get('edges', ''):>10}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"size": args.size, "repeats": args.repeats, "loadavg": load,

@@ -95,7 +95,8 @@ def test_storage_is_float32_for_float32_weights_and_smaller_than_the_list():
     blocks = edge_blocks(_toy(np.float32, prune=0.0))
     mats = [b for b in blocks.blocks if b.value is not None]
     assert {b.value.dtype for b in mats} == {np.dtype(np.float32)}
-    assert {b.value.dtype for b in edge_blocks(_toy(np.float64)).blocks if b.value is not None} == {np.dtype(np.float64)}
+    f64 = edge_blocks(_toy(np.float64)).blocks
+    assert {b.value.dtype for b in f64 if b.value is not None} == {np.dtype(np.float64)}
     n_kernel_edges = sum(b.n_edges for b in mats)
     assert sum(b.value.nbytes for b in mats) < 4.5 * n_kernel_edges     # unpruned: ~4 bytes an edge (list: 33)
 
