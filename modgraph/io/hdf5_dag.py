@@ -141,7 +141,7 @@ def read_dag(f: h5py.File, path) -> DagNetwork:
             tensors.append(_REPLAY[op](b, name, [tensors[j] for j in inputs], params, arrays))
         except FormatError as err:
             raise FormatError(path, f"/steps/{want[i]} ({err.place})", err.expected, err.found) from err
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, IndexError) as err:     # e.g. a 1-D "spatial" for a 2-D conv
             raise FormatError(path, f"/steps/{want[i]}", f"the parameters of {op!r}", f"{err!r}") from err
     if not outputs or any(not 0 <= o < n for o in outputs):
         raise FormatError(path, "/ attribute 'outputs'", f"step numbers in [0, {n})", str(outputs))

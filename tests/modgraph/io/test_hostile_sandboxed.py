@@ -296,6 +296,7 @@ FUZZ_FOUND = {     # inputs benchmarks/fuzz.py found (tracebacks before the fix)
     # a 788-byte file whose graph input declares 2^31 - 1 channels (a 16 GiB unit map: MemoryError before)
     "onnx-input-2e31-channels.onnx": r"input 'input': expected at most \d+ channel entries in all \(64 per value the "
                                      r"file stores, plus 2\^20\), found 2147483647 more declared here",
+    "hdf5-dag-conv-params.h5": r"/steps/0001: expected the parameters of 'conv', found IndexError",
 }
 
 
