@@ -20,6 +20,12 @@ and truncation), the rest byte-level (flips, interesting integers, cuts, splices
 traceback), MemoryError (the cap was reached), a crash, a hang, or a traceback on stderr. Findings
 are written to ``--findings`` (input + outcome) to become regression tests. Prints one table:
 executions, rate, distinct outcomes (messages with numbers and paths masked), counts per kind.
+
+Time limits nest: ``load`` reads libhdf5 files in its own child with a limit of
+``MODGRAPH_READ_TIMEOUT`` (3 s) + 60 s per GB (modgraph.io.isolate), well under ``--timeout``
+(10 s), so a file libhdf5 hangs on is a ``refused`` case, the clean refusal users get; a ``hang``
+here means a hang outside an isolated read. ``--timeout`` must stay above the product's limit
+(the harness refuses a smaller one).
 """
 from __future__ import annotations
 
@@ -749,6 +755,11 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per case before it counts as a hang")
     ap.add_argument("--findings", type=Path, default=None, help="folder for the inputs of findings")
     args = ap.parse_args(argv)
+    from modgraph.io.limits import ENV_READ_TIMEOUT, Limits
+    product = Limits.from_env().read_timeout(2**20)
+    if args.timeout <= product + 1:
+        ap.error(f"--timeout {args.timeout:g} must exceed load's own time limit for a small file, {product:g} s "
+                 f"({ENV_READ_TIMEOUT}) by more than 1 s: else libhdf5 hangs count as hangs, not refusals")
     rows = []
     with Sandbox(cap_bytes=args.cap_mb * 2**20, timeout_s=args.timeout) as box:
         for reader in args.reader or READERS:

@@ -39,7 +39,7 @@ from modgraph.errors import FormatError
 from modgraph.io.atomic import atomic_path
 from modgraph.io.hdf5_dag import DAG_FORMAT_VERSION, read_dag, write_dag
 from modgraph.io.limits import SizeGuard
-from modgraph.io.registry import HDF5_MAGIC, Reader, register_reader
+from modgraph.io.registry import HDF5_MAGIC, Reader, has_hdf5_magic, register_reader
 from modgraph.network import ACTIVATIONS, Layer, LayeredNetwork
 
 __all__ = ["save", "read_hdf5", "FORMAT_TAG", "FORMAT_VERSION"]
@@ -154,8 +154,16 @@ def read_hdf5_file(path, read, *, expected: str, errors=_DAMAGE):
 def read_hdf5(path) -> LayeredNetwork | DagNetwork:
     """Read a modgraph HDF5 file; every defect raises a :class:`FormatError`.
 
-    Version 1 files give a LayeredNetwork, version 2 files a DagNetwork."""
-    return read_hdf5_file(path, lambda f, p: _read(_Ctx(f, p)), expected="readable HDF5 objects")
+    Version 1 files give a LayeredNetwork, version 2 files a DagNetwork. Read in a child process
+    unless isolation is off (:mod:`modgraph.io.isolate`)."""
+    return isolated(path, lambda: read_hdf5_file(path, lambda f, p: _read(_Ctx(f, p)), expected="readable HDF5 objects"))
+
+
+def isolated(path, read):
+    """``read()`` in a forked child under the time limit when isolation is on, else in-process."""
+    from modgraph.io.isolate import isolation_wanted, run_isolated
+
+    return run_isolated(path, read) if isolation_wanted() else read()
 
 
 def _read(c: _Ctx) -> LayeredNetwork | DagNetwork:
@@ -276,4 +284,4 @@ def _sniff(path: Path, head: bytes) -> bool:
         return True
 
 
-register_reader(Reader("modgraph-hdf5", "modgraph's sparse HDF5 format", _sniff, read_hdf5))
+register_reader(Reader("modgraph-hdf5", "modgraph's sparse HDF5 format", _sniff, read_hdf5, native=has_hdf5_magic))

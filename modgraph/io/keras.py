@@ -44,10 +44,10 @@ import numpy as np
 
 from modgraph.errors import FormatError, UnsupportedOpError
 from modgraph.io._chain import Chain, dense_to_csr
-from modgraph.io.hdf5 import read_hdf5_file
+from modgraph.io.hdf5 import isolated, read_hdf5_file
 from modgraph.io.limits import SizeGuard
 from modgraph.io.keras_dag import dag_from_layers, history_names, needs_dag
-from modgraph.io.registry import HDF5_MAGIC, Reader, register_reader
+from modgraph.io.registry import HDF5_MAGIC, Reader, has_hdf5_magic, register_reader
 from modgraph.network import LayeredNetwork
 
 __all__ = ["read_keras_h5", "SUPPORTED_LAYERS"]
@@ -65,7 +65,7 @@ SUPPORTED_LAYERS = tuple(sorted(_SKIPPED | set(_ACTIVATION_LAYERS) | {"Dense", "
 def read_keras_h5(path) -> LayeredNetwork:
     """Read a Keras 2 or Keras 3 ``.h5`` model file (a DagNetwork unless a Dense chain); defects raise
     :class:`FormatError`."""
-    return read_hdf5_file(path, _read, expected="readable Keras model groups")
+    return isolated(path, lambda: read_hdf5_file(path, _read, expected="readable Keras model groups"))
 
 
 def _attr(obj, name):
@@ -231,4 +231,5 @@ def _sniff(path: Path, head: bytes) -> bool:
         return False
 
 
-register_reader(Reader("keras-h5", "Keras 2/3 HDF5 model file (model.save('m.h5'))", _sniff, read_keras_h5))
+register_reader(Reader("keras-h5", "Keras 2/3 HDF5 model file (model.save('m.h5'))", _sniff, read_keras_h5,
+                       native=has_hdf5_magic))

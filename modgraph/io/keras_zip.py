@@ -32,6 +32,7 @@ from pathlib import Path
 import h5py
 
 from modgraph.errors import FormatError
+from modgraph.io.hdf5 import isolated
 from modgraph.io.keras import network_from_config
 from modgraph.io.limits import SizeGuard
 from modgraph.io.registry import Reader, register_reader
@@ -47,6 +48,10 @@ _MAX_JSON_BYTES, _MAX_RATIO = 64 * 2**20, 1024
 def read_keras_zip(path) -> LayeredNetwork:
     """Read a Keras 3 ``.keras`` archive; defects raise :class:`FormatError`."""
     path = Path(path)
+    return isolated(path, lambda: _read_checked(path))
+
+
+def _read_checked(path: Path) -> LayeredNetwork:
     try:
         return _read_zip(path)
     except FormatError:
@@ -153,4 +158,5 @@ def _sniff(path: Path, head: bytes) -> bool:
         return path.suffix.lower() == ".keras"
 
 
-register_reader(Reader("keras", "Keras 3 .keras archive (model.save('m.keras'))", _sniff, read_keras_zip))
+register_reader(Reader("keras", "Keras 3 .keras archive (model.save('m.keras'))", _sniff, read_keras_zip,
+                       native=_sniff))

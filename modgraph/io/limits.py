@@ -14,6 +14,11 @@ The ceilings come from :class:`Limits`: by default from the environment
 or for one block of code ``with using_limits(Limits(max_array_bytes=...)):``, or per call
 ``modgraph.io.load(path, limits=...)``.
 
+The same :class:`Limits` say how a read through libhdf5 is isolated (:mod:`modgraph.io.isolate`):
+``isolate`` (``MODGRAPH_ISOLATE=0`` turns it off) and the time limit ``read_timeout_s`` +
+``read_timeout_per_gb`` × the file's size in GB (``MODGRAPH_READ_TIMEOUT``,
+``MODGRAPH_READ_TIMEOUT_PER_GB``).
+
 Examples
 --------
 >>> guard = SizeGuard("w.h5", Limits(max_array_bytes=1000))
@@ -37,11 +42,15 @@ import numpy as np
 from modgraph.errors import FormatError
 
 __all__ = ["Limits", "SizeGuard", "using_limits", "current_limits", "ENV_MAX_ARRAY_BYTES",
-           "ENV_MAX_LOAD_BYTES", "ENV_MAX_COMPRESSION_RATIO"]
+           "ENV_MAX_LOAD_BYTES", "ENV_MAX_COMPRESSION_RATIO", "ENV_ISOLATE", "ENV_READ_TIMEOUT",
+           "ENV_READ_TIMEOUT_PER_GB"]
 
 ENV_MAX_ARRAY_BYTES = "MODGRAPH_MAX_ARRAY_BYTES"
 ENV_MAX_LOAD_BYTES = "MODGRAPH_MAX_LOAD_BYTES"
 ENV_MAX_COMPRESSION_RATIO = "MODGRAPH_MAX_COMPRESSION_RATIO"
+ENV_ISOLATE = "MODGRAPH_ISOLATE"
+ENV_READ_TIMEOUT = "MODGRAPH_READ_TIMEOUT"
+ENV_READ_TIMEOUT_PER_GB = "MODGRAPH_READ_TIMEOUT_PER_GB"
 _DEFLATE_MAX_RATIO = 1100
 
 
@@ -63,6 +72,13 @@ class Limits:
     units_per_value, free_units : int
         A sparse weight may declare at most ``units_per_value * stored values + free_units``
         units (rows + columns): a sparse matrix costs memory per unit too (default 64, 2**20).
+    isolate : bool
+        Read files that go through libhdf5 (modgraph HDF5, Keras ``.h5`` and ``.keras``) in a forked
+        child process, so that a hang or crash inside the C library becomes a
+        :class:`~modgraph.errors.FormatError` (default True; ``MODGRAPH_ISOLATE=0`` turns it off).
+    read_timeout_s, read_timeout_per_gb : float
+        The isolated read's time limit: ``read_timeout_s + read_timeout_per_gb * file size in GB``
+        (default 3 s + 60 s per GB; ``MODGRAPH_READ_TIMEOUT``, ``MODGRAPH_READ_TIMEOUT_PER_GB``).
     """
 
     max_array_bytes: int = 4 * 2**30
@@ -71,16 +87,31 @@ class Limits:
     free_bytes: int = 2**20
     units_per_value: int = 64
     free_units: int = 2**20
+    isolate: bool = True
+    read_timeout_s: float = 3.0
+    read_timeout_per_gb: float = 60.0
+
+    def read_timeout(self, n_bytes: int) -> float:
+        """The time limit of an isolated read of a file of ``n_bytes``."""
+        return self.read_timeout_s + self.read_timeout_per_gb * n_bytes / 1e9
 
     @classmethod
     def from_env(cls, environ=None) -> "Limits":
-        """Defaults, overridden by ``MODGRAPH_MAX_ARRAY_BYTES``, ``MODGRAPH_MAX_LOAD_BYTES`` and
-        ``MODGRAPH_MAX_COMPRESSION_RATIO`` when set (a bad value raises ``ValueError``)."""
+        """Defaults, overridden by ``MODGRAPH_MAX_ARRAY_BYTES``, ``MODGRAPH_MAX_LOAD_BYTES``,
+        ``MODGRAPH_MAX_COMPRESSION_RATIO``, ``MODGRAPH_READ_TIMEOUT``, ``MODGRAPH_READ_TIMEOUT_PER_GB``
+        and ``MODGRAPH_ISOLATE`` (``0`` or ``1``) when set (a bad value raises ``ValueError``)."""
         environ = os.environ if environ is None else environ
         values = {}
+        raw = environ.get(ENV_ISOLATE)
+        if raw is not None and raw.strip():
+            if raw.strip() not in ("0", "1"):
+                raise ValueError(f"{ENV_ISOLATE}={raw!r}: expected 0 (read in-process) or 1 (isolated reads)")
+            values["isolate"] = raw.strip() == "1"
         for field, var, kind in (("max_array_bytes", ENV_MAX_ARRAY_BYTES, int),
                                  ("max_load_bytes", ENV_MAX_LOAD_BYTES, int),
-                                 ("max_ratio", ENV_MAX_COMPRESSION_RATIO, float)):
+                                 ("max_ratio", ENV_MAX_COMPRESSION_RATIO, float),
+                                 ("read_timeout_s", ENV_READ_TIMEOUT, float),
+                                 ("read_timeout_per_gb", ENV_READ_TIMEOUT_PER_GB, float)):
             raw = environ.get(var)
             if raw is None or not raw.strip():
                 continue

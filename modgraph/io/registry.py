@@ -7,10 +7,16 @@ from typing import Callable
 
 from modgraph.errors import FormatError
 
-__all__ = ["Reader", "READERS", "register_reader", "Refusal", "REFUSALS", "register_refusal", "load", "HDF5_MAGIC"]
+__all__ = ["Reader", "READERS", "register_reader", "Refusal", "REFUSALS", "register_refusal", "load", "HDF5_MAGIC",
+           "has_hdf5_magic"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _HEAD_BYTES = 1024
+
+
+def has_hdf5_magic(path: Path, head: bytes) -> bool:
+    """Whether the file starts with the HDF5 signature (a ``Reader.native`` test for HDF5 readers)."""
+    return head.startswith(HDF5_MAGIC)
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,9 @@ class Reader:
     ``read(path)`` returns a :class:`~modgraph.network.LayeredNetwork` (a :class:`~modgraph.dag.DagNetwork` for a
     network that is not a dense chain) or raises :class:`FormatError`; ``options`` names the keyword options
     ``read`` also takes (``activations`` for formats that store none: state dicts, safetensors).
+    ``native(path, head)``, when given, answers in pure Python (no C parser) whether sniffing or reading
+    this file would go through libhdf5; ``load`` then runs the whole read in a child process
+    (:mod:`modgraph.io.isolate`).
     """
 
     name: str
@@ -29,6 +38,7 @@ class Reader:
     sniff: Callable[[Path, bytes], bool]
     read: Callable[[Path], object]
     options: tuple = ()
+    native: Callable[[Path, bytes], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,7 @@ def register_refusal(refusal: Refusal) -> Refusal:
     return refusal
 
 
-def load(path, *, limits=None, activations=None):
+def load(path, *, limits=None, activations=None, isolate=None):
     """Read any supported network file: a :class:`~modgraph.network.LayeredNetwork` for a chain of
     dense layers, a :class:`~modgraph.dag.DagNetwork` for anything else (a CNN or residual/concat DAG
     from ONNX, Keras, a state dict or safetensors file, a modgraph HDF5 version 2.0 file).
@@ -72,7 +82,14 @@ def load(path, *, limits=None, activations=None):
     (default: from the environment, ``docs/formats.md``). ``activations`` (one name per layer)
     states the activations of a file that stores none (state dicts, safetensors); for other
     formats it is an error (``ValueError``).
+
+    A file read through libhdf5 (modgraph HDF5, Keras ``.h5`` / ``.keras``) is read in a forked child
+    under a time limit (:mod:`modgraph.io.isolate`), so a hang or crash of the C library on a damaged
+    file is a :class:`FormatError`; ``isolate=False`` (or ``Limits(isolate=False)``,
+    ``MODGRAPH_ISOLATE=0``) reads in-process, for files you trust; ``None`` follows ``limits``.
     """
+    from dataclasses import replace
+
     from modgraph.io.limits import using_limits
 
     path = Path(path)
@@ -84,7 +101,17 @@ def load(path, *, limits=None, activations=None):
         head = fh.read(_HEAD_BYTES)
     if not head:
         raise FormatError(path, "start of file", f"one of the supported formats: {kinds}", "an empty file (0 bytes)")
-    with using_limits(limits):
+    with using_limits(limits) as active:
+        if isolate is None:
+            isolate = active.isolate
+        if isolate and any(r.native is not None and r.native(path, head) for r in READERS):
+            from modgraph.io.isolate import isolation_wanted, run_isolated
+
+            if isolation_wanted():
+                return run_isolated(path, lambda: load(path, activations=activations, isolate=False))
+        if not isolate and active.isolate:
+            with using_limits(replace(active, isolate=False)):
+                return load(path, activations=activations, isolate=False)
         for reader in READERS:
             if reader.sniff(path, head):
                 if activations is None:

@@ -5,7 +5,10 @@
 torch, so children do not pay for them), then forks one child per file. The child runs
 :func:`modgraph.io.load` and reports how it ended; the server kills a child that runs past
 the time limit. Used by the hostile-file tests and ``benchmarks/fuzz.py``; also usable to vet
-a file before loading it in a long-lived process.
+a file before loading it in a long-lived process. ``load`` itself reads libhdf5 files in a child
+with its own time limit (:mod:`modgraph.io.isolate`, 3 s for a small file): keep the sandbox's
+``timeout_s`` above it (5 s here, 10 s in the fuzz harness), so that a file libhdf5 hangs on is
+counted as ``refused`` (what a user sees), not as ``hang``.
 
 Outcome kinds: ``ok`` (a network was read), ``refused`` (a :class:`~modgraph.errors.FormatError`),
 ``error`` (any other exception: a bug, message holds the traceback), ``memory`` (``MemoryError``:
@@ -68,9 +71,10 @@ class Sandbox:
             self.close()
             raise RuntimeError(f"the sandbox server did not start (said {ready!r})")
 
-    def run(self, path, timeout_s: float | None = None) -> Outcome:
-        """Read ``path`` in a fresh child; never raises for anything the file does."""
-        request = {"path": str(path), "timeout": self.timeout_s if timeout_s is None else float(timeout_s)}
+    def run(self, path, timeout_s: float | None = None, env: dict | None = None) -> Outcome:
+        """Read ``path`` in a fresh child (``env``: variables set in it); never raises for anything the file does."""
+        request = {"path": str(path), "timeout": self.timeout_s if timeout_s is None else float(timeout_s),
+                   "env": dict(env or {})}
         self._proc.stdin.write(json.dumps(request) + "\n")
         self._proc.stdin.flush()
         line = self._proc.stdout.readline()
@@ -95,9 +99,10 @@ class Sandbox:
 
 
 # -- the server -----------------------------------------------------------------------------------
-def _child(path: str, out_fd: int, err_file) -> None:
+def _child(path: str, out_fd: int, err_file, env: dict) -> None:
     """Runs in the forked child: read the file, write one JSON result, exit without cleanup."""
     os.dup2(err_file.fileno(), 2)
+    os.environ.update(env)
     start = time.perf_counter()
     try:
         from modgraph.errors import FormatError
@@ -133,7 +138,7 @@ def _serve_one(request: dict) -> dict:
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _child(request["path"], write_fd, err_file)
+        _child(request["path"], write_fd, err_file, request.get("env", {}))
     os.close(write_fd)
     chunks, hung = [], False
     while True:
