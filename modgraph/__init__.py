@@ -31,19 +31,48 @@ Map of the package (one neutral value flows through pure functions)::
 - :mod:`modgraph.errors` — ``ModgraphError``, ``FormatError``.
 - :mod:`modgraph.cli` — the ``modgraph`` command (``study``, ``export`` in :mod:`modgraph.cli_study`).
 
-modgraph never imports torch or ``trainers``.
+modgraph never imports torch or ``trainers``. The names above are imported on first use (PEP 562),
+so ``import modgraph`` costs no numpy, scipy, h5py or graph-tool (the ``modgraph`` command relies on
+it, :mod:`modgraph.console`).
 """
-from modgraph.errors import FormatError, ModgraphError
-from modgraph.graph import UnitGraph, build_unit_graph, condense, drop_isolated
-from modgraph.io import load, save
-from modgraph.network import Layer, LayeredNetwork
-from modgraph.dag import DagNetwork
-from modgraph.dag_builder import DagBuilder
-from modgraph.dag_edges import unit_edges
-from modgraph.partition import Hierarchy, Partition
-from modgraph.detect import detect  # noqa: E402  (the function shadows the subpackage attribute)
-from modgraph.hierarchy import module_dag
+import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it, imported on first use (PEP 562), so that ``import modgraph``
+#: (and the ``modgraph`` command before it parses its arguments) costs no numpy, scipy, h5py or graph-tool.
+_LAZY = {"FormatError": "modgraph.errors", "ModgraphError": "modgraph.errors", "UnitGraph": "modgraph.graph",
+         "build_unit_graph": "modgraph.graph", "condense": "modgraph.graph", "drop_isolated": "modgraph.graph",
+         "load": "modgraph.io", "save": "modgraph.io", "Layer": "modgraph.network",
+         "LayeredNetwork": "modgraph.network", "DagNetwork": "modgraph.dag", "DagBuilder": "modgraph.dag_builder",
+         "unit_edges": "modgraph.dag_edges", "Hierarchy": "modgraph.partition", "Partition": "modgraph.partition",
+         "detect": "modgraph.detect", "module_dag": "modgraph.hierarchy"}
 __all__ = ["Layer", "LayeredNetwork", "DagNetwork", "DagBuilder", "unit_edges", "UnitGraph", "build_unit_graph",
-           "condense", "drop_isolated", "load", "save", "detect", "Partition", "Hierarchy", "module_dag", "FormatError", "ModgraphError"]
+           "condense", "drop_isolated", "load", "save", "detect", "Partition", "Hierarchy", "module_dag", "FormatError",
+           "ModgraphError"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'modgraph' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """``modgraph.detect`` stays the function: importing the subpackage does not replace it."""
+
+    def __setattr__(self, name, value):
+        if name == "detect" and isinstance(value, types.ModuleType):
+            value = value.detect
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -151,6 +151,8 @@ def _cmd_analyze(args) -> int:
         return cmd_analyze_many(args, methods, flat, truth=truth_file)
     (path,), (method,) = args.files, methods
     truth = read_truth(truth_file) if truth_file else None
+    if args.out:                   # matplotlib's import (seconds on a busy machine) is not the render step's time
+        import matplotlib.figure  # noqa: F401
     with StageLog(f"{Path(path).name} {method}", enabled=not args.quiet) as log, warnings.catch_warnings():
         warnings.simplefilter("ignore", AssumptionWarning)            # what was assumed is printed below
         a = analyze_file(path, method=method, seed=args.seed, truth=truth, progress=log, activations=activations,
