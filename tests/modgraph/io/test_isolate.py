@@ -117,6 +117,18 @@ def test_isolated_load_equals_the_in_process_load(tmp_path, tmpdir_only, make):
     assert isinstance(isolated, DagNetwork if make is _dag else LayeredNetwork)
 
 
+def test_isolated_loads_from_several_threads_at_once(tmp_path, tmpdir_only):
+    """Forks from worker threads (a Dask worker's, a thread pool's) while other threads read with h5py."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    save(_chain(), tmp_path / "net.h5")
+    want = load(tmp_path / "net.h5", isolate=False)
+    with ThreadPoolExecutor(4) as pool:
+        nets = list(pool.map(lambda i: load(tmp_path / "net.h5", isolate=bool(i % 2)), range(12)))
+    for net in nets:
+        assert_same_network(want, net)
+
+
 def test_isolated_keras_reads_equal_the_in_process_reads(tmp_path, tmpdir_only):
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras")
