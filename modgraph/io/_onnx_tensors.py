@@ -31,6 +31,10 @@ _FIELDS = {TensorProto.FLOAT: "float_data", TensorProto.DOUBLE: "double_data", T
 _DENSE_FREE = 4096          # a sparse constant used densely: at most 16 * nnz + 4096 entries
 
 
+#: numpy's limit on an array's dimensions (numpy 1.x)
+_MAX_DIMS = 32
+
+
 class Constants:
     """Name -> constant of one ONNX graph; ``array``/``matrix`` convert it when asked."""
 
@@ -135,8 +139,8 @@ class Constants:
             raise self.fail(place, f"a numeric tensor ({names})",
                             f"data type {TensorProto.DataType.Name(t.data_type) if known else t.data_type}")
         dims = tuple(int(d) for d in t.dims)
-        if any(d < 0 for d in dims):
-            raise self.fail(place, "non-negative dimensions", str(list(dims)))
+        if any(d < 0 for d in dims) or len(dims) > _MAX_DIMS:
+            raise self.fail(place, f"at most {_MAX_DIMS} non-negative dimensions", str(list(dims)))
         n = math.prod(dims)
         if t.data_location == TensorProto.EXTERNAL:
             flat = self._external(t, dtype, n, place)

@@ -255,7 +255,7 @@ def _input(r: DagReader, graph, input_name: str) -> None:
         r.set(input_name, r.b.input(input_name, channels=dims[1]), "NC")
         return
     users = [r.nodes[k] for k in r.consumers.get(input_name, []) if r.nodes[k].op_type not in ("Shape", "Size")]
-    nhwc = bool(users) and all(u.op_type == "Transpose" and list(attrs(u).get("perm", [])) == [0, 3, 1, 2]
+    nhwc = bool(users) and all(u.op_type == "Transpose" and list(attrs(u).get("perm") or []) == [0, 3, 1, 2]
                                for u in users)
     c, hw = (dims[3], dims[1:3]) if nhwc else (dims[1], dims[2:])
     r.set(input_name, r.b.input(input_name, channels=c, spatial=tuple(hw)), "NHWC" if nhwc else "NCHW")
@@ -283,7 +283,13 @@ def read_onnx_dag(model, consts, path, order, input_name: str):
     _classify(r, input_name)
     _patterns(r)
     _refusals(r)
-    _input(r, model.graph, input_name)
+    try:
+        _input(r, model.graph, input_name)
+    except FormatError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:     # odd attribute types
+        raise FormatError(path, f"graph input {input_name!r}", "well-formed attributes on the nodes that read it",
+                          f"{type(err).__name__}: {str(err)[:120]}") from err
     heads = set(r.head_nodes)
     for k in r.order:
         n = r.nodes[k]

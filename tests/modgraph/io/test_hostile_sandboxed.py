@@ -297,6 +297,12 @@ FUZZ_FOUND = {     # inputs benchmarks/fuzz.py found (tracebacks before the fix)
     "onnx-input-2e31-channels.onnx": r"input 'input': expected at most \d+ channel entries in all \(64 per value the "
                                      r"file stores, plus 2\^20\), found 2147483647 more declared here",
     "hdf5-dag-conv-params.h5": r"/steps/0001: expected the parameters of 'conv', found IndexError",
+    # a Gemm weight declaring 36 dimensions (numpy allows 32: a ValueError traceback before)
+    "onnx-weight-36-dims.onnx": r"node 'layers.1.gemm' \(Gemm\) input B 'layers.1.weight': expected at most 32 "
+                                r"non-negative dimensions, found \[3, 4, 0",
+    # the NHWC input's Transpose with a 'perm' attribute of undefined type (a TypeError traceback before)
+    "onnx-transpose-perm-undefined.onnx": r"node 'to_nchw' \(Transpose\): expected well-formed attributes and "
+                                          r"inputs for its op, found TypeError",
 }
 
 
