@@ -5,8 +5,10 @@ delay drawn uniformly from [0, 1.2 x the measured run time] (seeded), on one sma
 and one method (one run: the --out that is staged and renamed at the end). After each kill DIR
 must be either absent or complete: the five files, analysis.json parseable. (Several runs use
 the study engine, whose run folders are stored one by one: docs/study.md.) Leftover hidden ``.DIR.*.part`` siblings (possible after SIGKILL)
-are counted, then removed, and so are the runs whose stderr holds a traceback (a SIGINT while
-Python is still importing the libraries, before modgraph's handler runs, exits -2 with one).
+are counted, then removed, and so are the runs whose stderr holds a traceback. The command is run as
+``python -m modgraph``, the console script's entry point (modgraph.console): Ctrl-C is handled from
+its first line, imports included; only a SIGINT inside the interpreter's own start-up (the first tens
+of milliseconds) ends the process by the signal itself, exit -2 and nothing written.
 
 Usage: .venv/bin/python benchmarks/interrupt_trials.py [--trials 20] [--seed 0]
 """
@@ -49,7 +51,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="interrupt-trials-"))
     net = work / "a.h5"
     save(sculpted_networks()["[6,3,3,3]"][0], net)
-    cmd = [sys.executable, "-m", "modgraph.cli", "analyze", str(net), "--quiet"]
+    cmd = [sys.executable, "-m", "modgraph", "analyze", str(net), "--quiet"]      # as the modgraph command
     start = time.perf_counter()
     subprocess.run([*cmd, "--out", str(work / "full")], check=True, capture_output=True)
     full = time.perf_counter() - start

@@ -74,3 +74,15 @@ def test_ctrl_c_at_any_moment_is_one_line_and_exit_130(prog, args, floor, net_fi
         assert "Traceback" not in err, (delay, err)
         assert re.fullmatch(rf"{prog}( [a-z-]+)?: interrupted", err.strip().splitlines()[-1]), (delay, err)
         assert not out.exists() or prog == "modgraph-train", (delay, sorted(out.iterdir()))
+
+
+def test_python_dash_m_modgraph_is_the_command_with_ctrl_c_handled(floor, net_file, tmp_path):
+    """``python -m modgraph`` runs the same entry point (benchmarks/interrupt_trials.py uses it)."""
+    done = subprocess.run([sys.executable, "-m", "modgraph", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.startswith("usage: modgraph "), done
+    for delay in sorted({max(d, round(floor, 2)) for d in (0.1, 0.8)}):
+        out = tmp_path / f"out-{delay}"
+        code, err = _interrupt([sys.executable, "-m", "modgraph", "analyze", "--method", "sbm", str(net_file),
+                                "--out", str(out)], delay)
+        assert (code, "Traceback" in err, err.strip().splitlines()[-1]) == (130, False, "modgraph: interrupted"), err
+        assert not out.exists()

@@ -1,0 +1,7 @@
+"""``python -m modgraph``: the ``modgraph`` command, with Ctrl-C handled from its first line as in the
+console script (:mod:`modgraph.console`)."""
+import sys
+
+from modgraph.console import modgraph
+
+sys.exit(modgraph())
