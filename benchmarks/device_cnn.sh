@@ -8,8 +8,7 @@
 #    onnx and tqdm, one whose torch sees a GPU first. MAKE_SETUP=1 runs `make setup` first (60 s at most);
 #    it needs apt (graph-tool, chromium) and this project's local pip folders, so offline on another image it
 #    fails, and it would install the CPU build of torch anyway: the default is to use the image's Python.
-#    If `import trainers.cnn_train` fails only for want of graph_tool / igraph (modgraph's SBM and
-#    modularity methods, never used to train or export), benchmarks/device_stubs goes on PYTHONPATH.
+#    `import trainers.cnn_train` needs neither graph-tool nor igraph (modgraph imports them lazily).
 # 2. MNIST: $MODGRAPH_MNIST_DIR, else the first of shared/data/mnist, runs/mnist, ../shared/data/mnist.
 # 3. Smoke + speed probe: the same seeds, jobs, threads and device on the first 6,400 training images for
 #    1 + 1 epochs (100 + 100 steps a run; exports too). From its step times it estimates the full run; when
@@ -60,14 +59,7 @@ done
 PYBIN=${PYBIN:-$PYCPU}
 if [ -z "$PYBIN" ]; then say "error: no Python here imports torch, numpy, scipy, h5py, onnx and tqdm"; exit 2; fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-STUBS=0
-if ! "$PYBIN" -c "import trainers.cnn_train" > "$WORK/import.err" 2>&1; then
-    if grep -qE "No module named '(graph_tool|igraph)" "$WORK/import.err"; then
-        export PYTHONPATH="$ROOT/benchmarks/device_stubs:$PYTHONPATH"; STUBS=1
-        say "graph_tool / igraph missing: benchmarks/device_stubs on PYTHONPATH (training never uses them)"
-    fi
-    "$PYBIN" -c "import trainers.cnn_train" >> "$LOG" 2>&1 || { say "error: cannot import trainers.cnn_train"; exit 2; }
-fi
+"$PYBIN" -c "import trainers.cnn_train" >> "$LOG" 2>&1 || { say "error: cannot import trainers.cnn_train"; exit 2; }
 
 if [ -z "${MODGRAPH_MNIST_DIR:-}" ]; then
     for d in shared/data/mnist runs/mnist ../shared/data/mnist; do
@@ -91,13 +83,13 @@ except DeviceError as err:
 EOF
 ) || { say "error: $(tail -n 1 "$WORK/device.err")"; exit 2; }
 if [ "$RESOLVED" = cuda ]; then THREADS=${THREADS:-2}; else THREADS=${THREADS:-$(( CORES / JOBS > 0 ? CORES / JOBS : 1 ))}; fi
-"$PYBIN" - "$WORK/env.json" "$STUBS" "$CORES" > /dev/null 2>> "$LOG" <<'EOF'
+"$PYBIN" - "$WORK/env.json" "$CORES" > /dev/null 2>> "$LOG" <<'EOF'
 import json, os, platform, sys
 import numpy, torch
 env = {"python": sys.executable, "python_version": platform.python_version(), "torch": torch.__version__,
        "torch_cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "numpy": numpy.__version__,
-       "cores": int(sys.argv[3]), "stubs": sys.argv[2] == "1", "mnist": os.environ["MODGRAPH_MNIST_DIR"]}
+       "cores": int(sys.argv[2]), "mnist": os.environ["MODGRAPH_MNIST_DIR"]}
 json.dump(env, open(sys.argv[1], "w"), indent=2)
 EOF
 say "python $PYBIN; $(tr -d '\n' < "$WORK/env.json")"
