@@ -4,4 +4,5 @@ import sys
 
 from modgraph.console import modgraph
 
-sys.exit(modgraph())
+if __name__ == "__main__":           # not when a tool imports every module (pkgutil.walk_packages)
+    sys.exit(modgraph())
