@@ -18,7 +18,9 @@ dtypes and pickle bytes; the safetensors header length, its JSON fields, offsets
 and truncation), the rest byte-level (flips, interesting integers, cuts, splices). A case is a
 *finding* when its read ends in anything but a network or a FormatError: another exception (a
 traceback), MemoryError (the cap was reached), a crash, a hang, or a traceback on stderr. Findings
-are written to ``--findings`` (input + outcome) to become regression tests. Prints one table:
+are written to ``--findings`` (input + outcome) to become regression tests. The product's ceilings are
+set to fit the cap (``MODGRAPH_MAX_ARRAY_BYTES`` = cap / 4, ``MODGRAPH_MAX_LOAD_BYTES`` = cap / 2, unless
+set): a mutant that really writes gigabytes is then refused by the ceiling, as it would be for a user. Prints one table:
 executions, rate, distinct outcomes (messages with numbers and paths masked), counts per kind.
 
 Time limits nest: ``load`` reads libhdf5 files in its own child with a limit of
@@ -760,6 +762,12 @@ def main(argv=None) -> int:
     if args.timeout <= product + 1:
         ap.error(f"--timeout {args.timeout:g} must exceed load's own time limit for a small file, {product:g} s "
                  f"({ENV_READ_TIMEOUT}) by more than 1 s: else libhdf5 hangs count as hangs, not refusals")
+    # the product's own ceilings must fit in the cap, or a file that really holds more than the cap (a
+    # mutant can write gigabytes) reads as a memory finding instead of the ceiling's refusal
+    import os
+    from modgraph.io.limits import ENV_MAX_ARRAY_BYTES, ENV_MAX_LOAD_BYTES
+    os.environ.setdefault(ENV_MAX_ARRAY_BYTES, str(args.cap_mb * 2**20 // 4))
+    os.environ.setdefault(ENV_MAX_LOAD_BYTES, str(args.cap_mb * 2**20 // 2))
     rows = []
     with Sandbox(cap_bytes=args.cap_mb * 2**20, timeout_s=args.timeout) as box:
         for reader in args.reader or READERS:

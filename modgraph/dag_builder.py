@@ -94,6 +94,7 @@ class DagBuilder:
         return a
 
     def _new_group(self, name, op_type, kind, n, inputs, shape, stage, **kw) -> int:
+        self._claim(f"input {name!r}" if op_type == "input" else f"node {name!r}", int(n))
         if not name or any(g["name"] == name for g in self._groups):
             self._fail(f"node {name!r}", "a unique, non-empty group name", "a duplicate" if name else "none")
         if op_type == "input" and self._groups:
@@ -124,7 +125,6 @@ class DagBuilder:
     def input(self, name: str, *, channels: int, spatial=None) -> Tensor:
         """The graph input: ``channels`` units; ``spatial`` (H, W) for an image input."""
         spatial = None if spatial is None else _pair(spatial)
-        self._claim(f"input {name!r}", int(channels))
         g = self._new_group(name, "input", "input", int(channels), (), (int(channels),) + (spatial or ()), 0)
         return self._push("input", (), {}, self._unit_output(g, spatial), 0, g)
 

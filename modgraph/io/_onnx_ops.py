@@ -68,6 +68,8 @@ def _weight(chain, name: str, place: str, *, transpose: bool) -> sp.csr_matrix:
         m = (m.T if transpose else m).tocsr()
         m.sort_indices()
         return m
+    if 0 in m.shape:                         # units without a stored value: nothing to connect, memory per unit
+        raise chain.fail(place, "a weight with at least one input and one output", f"shape {tuple(m.shape)}")
     return dense_to_csr(m.T if transpose else m)
 
 

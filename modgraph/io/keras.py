@@ -147,7 +147,9 @@ def _apply(chain: Chain, layer: dict, weights_of, path: Path, i: int) -> None:
         if "kernel" not in w or w["kernel"].ndim != 2:
             raise FormatError(path, place, "a 2-D kernel (in, out)", f"weights {sorted(w)}")
         kernel = w["kernel"]
-        bias = w.get("bias", np.zeros(kernel.shape[1], kernel.dtype))
+        if 0 in kernel.shape:                # units without a stored value: nothing to connect, memory per unit
+            raise FormatError(path, place, "a kernel with at least one input and one output", f"shape {kernel.shape}")
+        bias = w["bias"] if "bias" in w else np.zeros(kernel.shape[1], kernel.dtype)
         if bias.shape != (kernel.shape[1],):
             raise FormatError(path, f"{place} bias", f"shape ({kernel.shape[1]},)", f"shape {bias.shape}")
         chain.start_layer(dense_to_csr(kernel.T), bias.astype(np.float64), place)

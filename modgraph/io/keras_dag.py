@@ -44,8 +44,10 @@ DAG_LAYERS = tuple(sorted(set(HANDLERS) | {"InputLayer"}))
 def history_names(obj) -> list:
     """Layer names an inbound-node structure refers to (Keras 3 keras_history, Keras 2 [name, i, j, ...])."""
     if isinstance(obj, dict):
-        if "keras_history" in obj:
-            return [obj["keras_history"][0]]
+        if "keras_history" in obj:           # [layer name, node index, tensor index]
+            h = obj["keras_history"]
+            ok = isinstance(h, list) and h and isinstance(h[0], str)
+            return [h[0] if ok else f"<keras_history {str(h)[:60]}>"]      # not a layer name: the caller refuses it
         return [n for v in obj.values() for n in history_names(v)]
     if isinstance(obj, list):
         if len(obj) >= 3 and isinstance(obj[0], str) and isinstance(obj[1], int):

@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import json
+import lzma
 import zipfile
 import zlib
 from pathlib import Path
@@ -61,7 +62,7 @@ def _read_checked(path: Path) -> LayeredNetwork:
                           f"damage ({type(err).__name__}: {err})") from err
 
 
-_ZIP_DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error, OSError,
+_ZIP_DAMAGE = (lzma.LZMAError, zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error, OSError,
                KeyError, RuntimeError, TypeError, ValueError, UnicodeDecodeError)
 
 

@@ -154,6 +154,15 @@ def _human(n: int) -> str:
     return f"{n} bytes"
 
 
+def _file_bytes(f) -> int:
+    """The bytes an open h5py file really has: its size on disk (libhdf5's own figure is the end of
+    allocation the superblock declares, which a damaged file can put anywhere)."""
+    name = f.filename
+    if isinstance(name, str) and os.path.isfile(name):
+        return os.path.getsize(name)
+    return f.id.get_filesize()             # a file object (a .keras member): bounded by its declared size
+
+
 class SizeGuard:
     """The claims of one read of ``path``: every array is claimed before it is allocated."""
 
@@ -224,6 +233,11 @@ class SizeGuard:
         file_itemsize = ds.id.get_type().get_size()
         plist = ds.id.get_create_plist()
         compressed = plist.get_nfilters() > 0
+        stored, file_bytes = ds.id.get_storage_size(), _file_bytes(ds.file)
+        offset = ds.id.get_offset() if ds.chunks is None else None
+        if stored > file_bytes or (offset is not None and offset + stored > file_bytes):
+            raise self.fail(place, f"stored data inside the {file_bytes}-byte file",
+                            f"{stored} bytes of storage" + (f" at offset {offset}" if offset is not None else ""))
         if ds.chunks is not None:
             chunk = math.prod(ds.chunks) * file_itemsize
             n_bytes = math.prod(shape) * file_itemsize

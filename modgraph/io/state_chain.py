@@ -164,6 +164,9 @@ def network_from_tensors(state: dict, path, *, activations=None, source_format: 
     chain = Chain(None, path, "input", None)
     for prefix, act in zip(layers, acts):
         weight, mask, bias = _layer_arrays(prefix, groups[prefix], path)
+        if 0 in weight.shape:                # units without a stored value: nothing to connect, memory per unit
+            raise FormatError(path, f"state dict layer {prefix!r}", "a weight with at least one input and one output",
+                              f"shape {tuple(weight.shape)}")
         w = dense_to_csr(weight) if mask is None else _masked_csr(weight, mask)
         try:
             chain.start_layer(w, bias, f"state dict layer {prefix!r}")

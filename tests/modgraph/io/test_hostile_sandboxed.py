@@ -303,6 +303,14 @@ FUZZ_FOUND = {     # inputs benchmarks/fuzz.py found (tracebacks before the fix)
     # the NHWC input's Transpose with a 'perm' attribute of undefined type (a TypeError traceback before)
     "onnx-transpose-perm-undefined.onnx": r"node 'to_nchw' \(Transpose\): expected well-formed attributes and "
                                           r"inputs for its op, found TypeError",
+    # an LZMA-compressed member with damaged filter properties (an LZMAError traceback before)
+    "keras-zip-lzma-damage.keras": r"zip archive: expected a complete .keras zip archive, found damage \(LZMAError",
+    # an inbound node whose keras_history is an empty list (an IndexError traceback before)
+    "keras-history-empty.keras": r"model_config layer 8 'mp': expected inputs that are layers of the model, found "
+                                 r"input '<keras_history \[\]>'",
+    # a Dense kernel of shape (0, 10^9): nothing stored, 10^9 bias units allocated (MemoryError before)
+    "keras-h5-kernel-0-columns.h5": r"model_config layer 3 'fc1' \(Dense\): expected a kernel with at least one "
+                                    r"input and one output, found shape \(0, 1000000000\)",
 }
 
 

@@ -231,3 +231,4 @@ def test_root_layer_sizes_and_n_layers_are_checked(tmp_path):
         f.attrs["n_layers"] = 3
     with pytest.raises(FormatError, match=r"m\.h5: / attribute 'n_layers': expected 2 \(the layers in /layers\), found 3"):
         load(tmp_path / "m.h5")
+
