@@ -23,6 +23,7 @@ from trainers.clusterability import sparsity_at
 from trainers.cnn import SMALL_CNN, VGG13, export_cnn_onnx, small_cnn, vgg13
 from trainers.cnn_train import CNNConfig, random_init_cnns, train_cnn
 from trainers.sculpt import torch_threads
+from trainers.testing import fake_digits
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -37,14 +38,7 @@ TINY_VGG = {"channels": (2, 2, 4, 4, 4, 4, 4, 8, 8, 8, 8, 8, 8), "dense": (8, 8)
 
 
 def _images(n=300, seed=0):
-    """Fake 28×28 digits: class c lights a 7×7 patch at a class-dependent place, plus noise."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n + 100)
-    x = rng.uniform(0, 0.3, (n + 100, 1, 28, 28)).astype(np.float32)
-    for i, c in enumerate(y):
-        r, col = divmod(int(c), 2)
-        x[i, 0, 14 * r:14 * r + 7, 14 * col:14 * col + 7] += 0.7
-    return x[:n], y[:n], x[n:], y[n:]
+    return fake_digits(n, n_test=100, seed=seed)
 
 
 def _run_onnx(path, x):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from trainers.cnn import small_cnn, vgg13
+from trainers.testing import fake_digits
 
 ROOT = Path(__file__).resolve().parents[2]
 VGG_TINY = (2, 2, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6)
@@ -52,14 +53,7 @@ def test_channel_chain_equals_the_dag_networks_conv_to_conv_filan_edges(bench):
 
 
 def _fake_mnist(n=128, seed=0):
-    """Fake 28×28 digits: class c lights a 7×7 patch at a class-dependent place, plus noise."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n + 64)
-    x = rng.uniform(0, 0.3, (n + 64, 1, 28, 28)).astype(np.float32)
-    for i, c in enumerate(y):
-        r, col = divmod(int(c), 2)
-        x[i, 0, 14 * r:14 * r + 7, 14 * col:14 * col + 7] += 0.7
-    return x[:n], y[:n], x[n:], y[n:]
+    return fake_digits(n, n_test=64, seed=seed)
 
 
 def test_trained_stage_trains_then_tests_each_channel_graph_against_shuffles(bench, tmp_path, monkeypatch, capsys):

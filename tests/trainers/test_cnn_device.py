@@ -24,6 +24,7 @@ from trainers import cli
 from trainers.cnn_train import CNNConfig, train_cnn
 from trainers.device import DeviceError, device_mode, resolve_device
 from trainers.sculpt import torch_threads
+from trainers.testing import fake_digits
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {"channels": (4, 4, 4), "dense": (8,)}
@@ -48,14 +49,7 @@ def bench(monkeypatch):
 
 
 def _images(n=96, seed=0):
-    """Fake 28×28 digits: class c lights a 7×7 patch at a class-dependent place, plus noise."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n + 64)
-    x = rng.uniform(0, 0.3, (n + 64, 1, 28, 28)).astype(np.float32)
-    for i, c in enumerate(y):
-        r, col = divmod(int(c), 2)
-        x[i, 0, 14 * r:14 * r + 7, 14 * col:14 * col + 7] += 0.7
-    return x[:n], y[:n], x[n:], y[n:]
+    return fake_digits(n, n_test=64, seed=seed)
 
 
 def test_resolve_device_names_and_the_missing_gpu(no_cuda):
