@@ -7,8 +7,8 @@ and made read-only at ``build``.
 
 Channel counts that come from a file's declarations rather than from a stored weight (the graph
 input's channels, a channel Pad, a Concat that repeats its inputs) cost memory per channel; a
-reader passes ``max_units`` (from :meth:`modgraph.io.limits.SizeGuard.unit_budget`: 64 per stored
-value plus 2^20) and the builder refuses, before allocating, any such count that would take the
+reader passes ``max_units`` (from :meth:`modgraph.io.limits.SizeGuard.unit_budget` of the bytes the
+file really stores: ``units_per_value`` (64) per byte plus ``free_units`` (2^20)) and the builder refuses, before allocating, any such count that would take the
 channel entries of all its tensors beyond it.
 
 Examples
@@ -73,8 +73,8 @@ class DagBuilder:
     def _claim(self, place: str, n: int) -> None:
         """Refuse ``n`` more channel entries beyond ``max_units`` (checked before they are allocated)."""
         if self._max_units is not None and self._entries + n > self._max_units:
-            self._fail(place, f"at most {self._max_units} channel entries in all (64 per value the file stores, "
-                       "plus 2^20)", f"{n} more declared here, {self._entries} so far")
+            self._fail(place, f"at most {self._max_units} channel entries in all (the budget "
+                       "for what the file stores)", f"{n} more declared here, {self._entries} so far")
 
     def _push(self, op, inputs, params, m: TensorMap, stage: int, group: int = -1) -> Tensor:
         self._entries += len(m.group)

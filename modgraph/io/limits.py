@@ -215,7 +215,8 @@ class SizeGuard:
                             f"dims {[int(d) for d in dims]} (beyond the {lim.free_units} units allowed free)")
 
     def unit_budget(self, stored_values: int) -> int:
-        """The channel entries a network built from ``stored_values`` stored values may declare."""
+        """The channel entries a network built from ``stored_values`` stored values (readers pass the
+        bytes the file really stores, an upper bound on its values) may declare."""
         return self.limits.units_per_value * int(stored_values) + self.limits.free_units
 
     def hdf5(self, ds, place: str | None = None) -> int:
