@@ -22,7 +22,10 @@ that both give the same cells. The full run (the cache out/study is ~2 CPU-hours
 
 Usage: .venv/bin/python benchmarks/recovery.py [--tasks exemplars,reuse,overlap,hierarchy]
        [--methods sculpting,...] [--seeds 0,1,2,5] [--no-sculpt] [--workers 2] [--write]
-       [--sculpt-only] [--write-spec PATH] [--from-study DIR]
+       [--sculpt-only] [--write-spec PATH] [--from-study DIR] [--before CSV]
+
+``--before benchmarks/recovery_before_issue15.csv`` shows each rate beside the same cell of the grid
+before issue 15 (read back from that version's docs/results.md by ``--extract-before``).
 """
 from __future__ import annotations
 
@@ -138,6 +141,8 @@ def method_summary(rates, rows, methods) -> dict:
         out[m] = {"cells": len(mine), "mean": statistics.fmean(r["rate"] for r in mine) if mine else None,
                   "published_mean": statistics.fmean(r["published"] for r in mine) if mine else None,
                   "analyses": len(secs), "median_s": statistics.median(secs) if secs else None,
+                  "max_s": max(secs) if secs else None,
+                  "errors": sum(1 for r in rows if r["method"] == m and "error" in r),
                   "total_s": sum(secs)}
     return out
 
@@ -238,7 +243,7 @@ def _fmt(v, flag="") -> str:
     return "–" if v is None else f"{v:.2f}{flag}"
 
 
-def _table(name, axis, rates, methods) -> list[str]:
+def _table(name, axis, rates, methods, before=None) -> list[str]:
     mine = [r for r in rates if r["table"] == name]
     rows, cols = list(dict.fromkeys(r["row"] for r in mine)), list(dict.fromkeys(r["col"] for r in mine))
     at = {(r["row"], r["col"], r["method"]): r for r in mine}
@@ -256,7 +261,10 @@ def _table(name, axis, rates, methods) -> list[str]:
             for cl in cols:
                 r = at[(rw, cl, m)]
                 low = r["rate"] is not None and r["published"] is not None and r["rate"] < r["published"] - 0.15
-                cells.append(_fmt(r["rate"], " ✗" if low else ""))
+                text = _fmt(r["rate"], " ✗" if low else "")
+                if before is not None:
+                    text += f" ({_fmt(before.get((name, rw, cl, 'networks' if graph_only else m)))})"
+                cells.append(text)
             lines.append(f"| | {'networks' if graph_only else m} | " + " | ".join(cells) + " |")
     ns = [r["n"] for r in mine if r["n"]]
     span = f"{min(ns)}" if ns and min(ns) == max(ns) else f"{min(ns, default=0)}–{max(ns, default=0)}"
@@ -277,13 +285,59 @@ TITLES = {"exemplars": ("Exemplars (spec §6 mapping: [4,2,4] input separability
           "[8,2,1,2,8]": ("[8,2,1,2,8] (hierarchy-u4): each criterion by depth", "HL")}
 
 
+def cells_from_markdown(text: str) -> list[dict]:
+    """The per-method cell rates of a ``recovery`` section this script wrote (:func:`markdown`), read back.
+
+    One ``{table, row, col, method, rate}`` per method row and column (``rate`` None for "–"),
+    flags (✗, †) and an earlier ``(before)`` value dropped; what ``--before`` compares with.
+    """
+    heading = {f"### {title}": name for name, (title, _) in TITLES.items()}
+    out, table, cols, row = [], None, [], None
+    for line in text.splitlines():
+        if line.startswith("### "):
+            table, cols, row = heading.get(line.strip()), [], None
+            continue
+        if table is None or not line.startswith("|") or line.startswith("|---"):
+            continue
+        parts = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not cols:
+            cols = parts[2:]
+            continue
+        if parts[0]:
+            row = parts[0]
+        if parts[1] == "published":
+            continue
+        method = "networks" if parts[1] == "networks" else parts[1]
+        for col, cell in zip(cols, parts[2:]):
+            value = cell.split()[0] if cell else "–"
+            out.append({"table": table, "row": row, "col": col, "method": method,
+                        "rate": None if value == "–" else float(value)})
+    return out
+
+
+def read_before(path: Path) -> dict:
+    """``(table, row, col, method) -> rate`` from a ``cells.csv`` of an earlier run (or the CSV
+    :func:`cells_from_markdown` rows were saved as)."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as err:
+        raise SystemExit(f"--before: cannot read {path}: {err.strerror}") from None
+    need = {"table", "row", "col", "method", "rate"}
+    if rows and not need <= set(rows[0]):
+        raise SystemExit(f"--before {path}: expected the columns {sorted(need)}, found {sorted(rows[0])}")
+    return {(r["table"], r["row"], r["col"], r["method"]): (float(r["rate"]) if r["rate"] not in ("", "None") else None)
+            for r in rows}
+
+
 def _single_step(path: Path) -> bool:
     """Whether the cached run was sculpted with one (Pu, Pe) step instead of the spec §4.4 grid."""
     config = path.parent / "config.json"
     return config.exists() and json.loads(config.read_text()).get("grid") is False
 
 
-def markdown(rates, summary, runs, methods, seconds, *, study: str | None = None) -> str:
+def markdown(rates, summary, runs, methods, seconds, *, study: str | None = None, before: dict | None = None,
+             before_label: str = "") -> str:
     edges = [i["edges"] for _, i in runs if i.get("edges") is not None]
     single = sum(_single_step(Path(p)) for p, _ in runs)
     grid = "full (Pu, Pe) grid" if not single else f"{single} of them with a single (Pu, Pe) step, not the grid"
@@ -298,19 +352,36 @@ def markdown(rates, summary, runs, methods, seconds, *, study: str | None = None
            f"† a published overlap cell that spec §7.1 gives a ±0.15 tolerance (reported as is; the mean is "
            f"plain); ✗ a rate below the published one minus 0.15. An analysis that raised counts as a miss. "
            + (f"Analysed by `modgraph study` ({study})." if study else
-              f"Wall time {seconds / 60:.1f} min on 2 shared cores.")]
+              f"Wall time {seconds / 60:.1f} min on 2 shared cores.")
+           + (f" Each method's rate is followed by the same cell before, in parentheses ({before_label})."
+              if before is not None else "")]
     for name, (title, axis) in TITLES.items():
         if any(r["table"] == name and r["n"] for r in rates):
-            out += ["", f"### {title}", "", *_table(name, axis, rates, methods)]
+            out += ["", f"### {title}", "", *_table(name, axis, rates, methods, before)]
+    mean_before = before_means(before, rates, methods) if before is not None else {}
     out += ["", "### Mean success over the published cells", "",
-            "| method | published cells with runs | mean success | published mean, same cells | "
-            "median s / analysis | total analysis s |", "|---|---|---|---|---|---|"]
+            "| method | published cells with runs | mean success | " + ("before | " if before is not None else "")
+            + "published mean, same cells | median s / analysis | max s / analysis | errors | total analysis s |",
+            "|---|---|---|---|---|---|---|---|" + ("---|" if before is not None else "")]
     for m in methods:
         s = summary[m]
         median = "–" if s["median_s"] is None else f"{s['median_s']:.3f}"
-        out.append(f"| {m} | {s['cells']} / {n_mean} | {_fmt(s['mean'])} | {_fmt(s['published_mean'])} | "
-                   f"{median} | {s['total_s']:.0f} |")
+        top = "–" if s.get("max_s") is None else f"{s['max_s']:.2f}"
+        was = f"{_fmt(mean_before.get(m))} | " if before is not None else ""
+        out.append(f"| {m} | {s['cells']} / {n_mean} | {_fmt(s['mean'])} | {was}{_fmt(s['published_mean'])} | "
+                   f"{median} | {top} | {s.get('errors', 0)} | {s['total_s']:.0f} |")
     return "\n".join(out)
+
+
+def before_means(before: dict, rates, methods) -> dict:
+    """Per method, the mean of the earlier rates over the published cells (in the mean) it has."""
+    out = {}
+    for m in methods:
+        vals = [before.get((r["table"], r["row"], r["col"], m)) for r in rates
+                if r["method"] == m and r["in_mean"]]
+        vals = [v for v in vals if v is not None]
+        out[m] = statistics.fmean(vals) if vals else None
+    return out
 
 
 def _write_csv(path: Path, rows) -> None:
@@ -371,6 +442,13 @@ def main(argv=None) -> int:
     p.add_argument("--write", action="store_true", help="replace the 'recovery' section of --doc")
     p.add_argument("--doc", default=str(ROOT / "docs" / "results.md"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--before", metavar="CSV", help="an earlier run's cells.csv: each rate is shown with the "
+                   "earlier one in parentheses (benchmarks/recovery_before_issue15.csv: the table before issue 15)")
+    p.add_argument("--before-label", default="the grid of 2026-11 before issue 15: lr 0.05 / batch 32 / 15 epochs "
+                   "for every task without its own settings, the ε-guarded BCE, the old detector tie-breaks",
+                   help="what --before is, for the text")
+    p.add_argument("--extract-before", nargs=2, metavar=("DOC", "CSV"), help="write the rates of DOC's recovery "
+                   "section as a --before CSV, and stop")
     p.add_argument("--sculpt-only", action="store_true", help="fill the cache, analyse nothing")
     p.add_argument("--write-spec", metavar="PATH", help="write the study spec (TOML) for these cells and "
                    "methods, rooted at --cache, and stop (with --no-sculpt: the cells in the cache only)")
@@ -381,6 +459,9 @@ def main(argv=None) -> int:
     unknown = [m for m in methods if m not in DETECTORS]
     if unknown:
         raise SystemExit(f"unknown methods {unknown}; choose from {', '.join(DETECTORS)}")
+    if args.extract_before:
+        return _extract_before(Path(args.extract_before[0]), Path(args.extract_before[1]))
+    before = read_before(Path(args.before)) if args.before else None
     t0 = time.perf_counter()
     cells = grid_cells(_tasks(args.tasks), _ints(args.seeds), widths=_ints(args.widths), depths=_ints(args.depths),
                        hierarchy_widths=_ints(args.hierarchy_widths), hierarchy_depths=_ints(args.hierarchy_depths))
@@ -400,7 +481,8 @@ def main(argv=None) -> int:
         rows = analyze_many(runs, methods=methods, seed=args.seed, workers=args.workers, progress=not args.quiet)
     rates = cell_rates(rows, published_cells(), methods)
     summary = method_summary(rates, rows, methods)
-    text = markdown(rates, summary, runs, methods, time.perf_counter() - t0, study=args.from_study)
+    text = markdown(rates, summary, runs, methods, time.perf_counter() - t0, study=args.from_study, before=before,
+                    before_label=args.before_label)
     print(text)
     for r in rows:
         if "error" in r:
@@ -420,6 +502,17 @@ def spec_text(cells, methods, *, seed: int, root: str) -> str:
               "there; a test checks it is current).\nRun: modgraph study benchmarks/recovery_study.toml "
               "--out out/recovery-study --workers 2\nthen: benchmarks/recovery.py --from-study out/recovery-study")
     return spec_toml(study_doc(cells, methods, seed=seed, root=root), header)
+
+
+def _extract_before(doc: Path, path: Path) -> int:
+    text = doc.read_text()
+    m = re.search(r"<!-- BEGIN recovery -->(.*?)<!-- END recovery -->", text, re.S)
+    if not m:
+        raise SystemExit(f"--extract-before: {doc} has no recovery section (<!-- BEGIN recovery --> ... END)")
+    rows = cells_from_markdown(m.group(1))
+    _write_csv(path, rows)
+    print(f"wrote {path}: {len(rows)} method cells")
+    return 0
 
 
 def _read_jsonl(path: Path) -> list[dict]:

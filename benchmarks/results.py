@@ -37,7 +37,13 @@ def replace_section(path: Path, name: str, body: str) -> None:
     text = path.read_text() if path.exists() else "# Results\n\nTables written by the scripts in `benchmarks/`.\n"
     block = f"{begin}\n{body.rstrip()}\n{end}"
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    found = pattern.search(text)
+    if found:
+        inner = re.findall(r"<!-- BEGIN ([^ ]+) -->", found.group(0)[len(begin):])
+        if inner:      # a section written by another script sits inside this one: replacing would delete it
+            raise ValueError(f"{path}: section {name!r} holds the section(s) {', '.join(map(repr, inner))} "
+                             f"between its markers; move its '{begin}' line down to its own heading first")
+    text = pattern.sub(lambda _: block, text) if found else text.rstrip() + "\n\n" + block + "\n"
     from modgraph.io import atomic_path
     with atomic_path(path) as tmp:
         tmp.write_text(text)

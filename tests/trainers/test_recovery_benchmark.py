@@ -92,3 +92,75 @@ def test_a_two_cell_slice_end_to_end(recovery, tmp_path, capsys):
     assert "2 of them with a single (Pu, Pe) step" in section
     rows = list(csv.DictReader((tmp_path / "out" / "rows.csv").open()))
     assert len(rows) == 4 and {r["task"] for r in rows} == {"reuse-u2", "overlap-o0-u1"}
+
+
+def _fake_rows():
+    """Analysis rows for two reuse cells and one overlap cell, two methods, exact known rates."""
+    rows = []
+    for m, hits in (("sculpting", (1, 1, 0, 1)), ("modularity", (0, 0, 1, 0))):
+        rows += [{"method": m, "task": "reuse-u2", "depth": 2, "reuse": h, "seconds": 0.5 + i} for i, h in
+                 enumerate(hits)]
+        rows += [{"method": m, "task": "overlap-o1-u1", "depth": d, "input_separability": h, "output_subfunction": 1,
+                  "hidden_separability": 0, "seconds": 0.1} for d, h in ((1, 1), (2, hits[0]), (3, 0))]
+    rows.append({"method": "modularity", "task": "reuse-u4", "depth": 3, "error": "ValueError: x", "seconds": 7.0})
+    return rows
+
+
+def test_the_written_tables_read_back_and_show_the_earlier_rates(recovery, tmp_path):
+    methods = ["sculpting", "modularity"]
+    rows = _fake_rows()
+    rates = recovery.cell_rates(rows, recovery.published_cells(), methods)
+    summary = recovery.method_summary(rates, rows, methods)
+    assert summary["modularity"]["max_s"] == 7.0 and summary["modularity"]["errors"] == 1
+    assert summary["sculpting"]["errors"] == 0
+    text = recovery.markdown(rates, summary, [], methods, 60.0)
+    back = {(r["table"], r["row"], r["col"], r["method"]): r["rate"] for r in recovery.cells_from_markdown(text)}
+    assert back[("reuse", "2 HL", "u=2", "sculpting")] == 0.75
+    assert back[("reuse", "2 HL", "u=2", "modularity")] == 0.25
+    assert back[("reuse", "3 HL", "u=4", "modularity")] == 0.0                 # the error row is a miss
+    assert back[("overlap input_separability", "o=1", "u=1", "sculpting")] == 0.67
+    assert back[("overlap hidden_separability", "o=1", "u=1", "networks")] == 0.0
+    path = tmp_path / "before.csv"
+    recovery._write_csv(path, recovery.cells_from_markdown(text))
+    before = recovery.read_before(path)
+    assert before == back
+    before[("reuse", "2 HL", "u=2", "sculpting")] = 0.25                          # an earlier, worse run
+    again = recovery.markdown(rates, summary, [], methods, 60.0, before=before, before_label="the old grid")
+    line = next(ln for ln in again.splitlines() if ln.startswith("| | sculpting |") and "(0.25)" in ln)
+    assert [c.strip() for c in line.split("|")[3:6]] == ["– (–)", "0.75 ✗ (0.25)", "– (–)"]   # u = 1, 2, 4 (✗: < 0.92 - 0.15)
+    assert "followed by the same cell before, in parentheses (the old grid)" in again
+    mean_line = next(ln for ln in again.splitlines() if ln.startswith("| sculpting | 3 / 98 |"))
+    cols = [c.strip() for c in mean_line.strip("|").split("|")]
+    assert cols[2] == "0.81" and cols[3] == "0.64"       # now (0.75 + 0.67 + 1) / 3, before (0.25 + 0.67 + 1) / 3
+    assert {(r["table"], r["row"], r["col"], r["method"]): r["rate"]
+            for r in recovery.cells_from_markdown(again)} == back                 # "(before)" is dropped on reading
+
+
+def test_before_refuses_a_csv_without_the_columns(recovery, tmp_path):
+    path = tmp_path / "cells.csv"
+    path.write_text("table,row\nreuse,2 HL\n")
+    with pytest.raises(SystemExit, match=r"--before .*cells.csv: expected the columns \['col', 'method', 'rate', "
+                                         r"'row', 'table'\], found \['row', 'table'\]"):
+        recovery.read_before(path)
+
+
+def test_replace_section_refuses_to_swallow_another_scripts_section(recovery, tmp_path):
+    from results import replace_section
+    doc = tmp_path / "results.md"
+    doc.write_text("<!-- BEGIN recovery -->\n<!-- BEGIN cnn-random -->\nx\n<!-- END cnn-random -->\nold\n"
+                   "<!-- END recovery -->\n")
+    before = doc.read_text()
+    with pytest.raises(ValueError, match=r"section 'recovery' holds the section\(s\) 'cnn-random' between its "
+                                         r"markers"):
+        replace_section(doc, "recovery", "new")
+    assert doc.read_text() == before
+    replace_section(doc, "cnn-random", "y")
+    assert "y\n<!-- END cnn-random -->" in doc.read_text()
+
+
+def test_the_committed_before_table_is_the_grid_before_issue_15(recovery):
+    before = recovery.read_before(ROOT / "benchmarks" / "recovery_before_issue15.csv")
+    assert len(before) == 109 * 5 + 25
+    assert before[("exemplars", "[4,1,2,16]", "2 HL", "sculpting")] == 0.75
+    assert before[("hierarchy all_modules", "3 HL", "u=2", "sculpting")] == 0.0
+    assert before[("reuse", "2 HL", "u=4", "sculpting")] == 0.17
