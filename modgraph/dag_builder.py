@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from modgraph.dag import DagNetwork, Step, TensorMap, UnitGroup
 from modgraph.dag_ops import conv_out_size, conv_transpose_out_size, pool_out_size
@@ -93,6 +94,21 @@ class DagBuilder:
             self._fail(place, "finite values", f"{int((~np.isfinite(a)).sum())} NaN/Inf value(s)")
         return a
 
+    def _sparse_weight(self, w, m, place):
+        """A sparse dense-layer weight kept as CSR (exactly its stored entries, explicit zeros too) where
+        its input is plain features; after a flatten (a conv's output) it is used densely, if it is small."""
+        w = sp.csr_matrix(w, dtype=w.dtype if w.dtype.kind == "f" else np.float64, copy=self._copy)
+        if w.ndim != 2:
+            self._fail(place, "a 2-D array", f"shape {w.shape}")
+        if not np.isfinite(w.data).all():
+            self._fail(place, "finite values", f"{int((~np.isfinite(w.data)).sum())} NaN/Inf value(s)")
+        if m.flat is None:
+            return w
+        if w.shape[0] * w.shape[1] > 16 * w.nnz + 4096:
+            self._fail(place, "a dense weight where a dense layer reads a flattened 4-D tensor",
+                       f"a sparse {w.shape[0]}x{w.shape[1]} weight storing {w.nnz} entries")
+        return w.toarray()
+
     def _new_group(self, name, op_type, kind, n, inputs, shape, stage, **kw) -> int:
         self._claim(f"input {name!r}" if op_type == "input" else f"node {name!r}", int(n))
         if not name or any(g["name"] == name for g in self._groups):
@@ -133,7 +149,8 @@ class DagBuilder:
         m, place = self._map(x, f"dense {name!r}"), f"dense {name!r}"
         if m.spatial is not None:
             self._fail(place, "a 2-D input (flatten a 4-D tensor first)", f"a 4-D tensor {m.spatial}")
-        w = self._array(weight, place + " weight", 2)
+        w = self._sparse_weight(weight, m, place + " weight") if sp.issparse(weight) else \
+            self._array(weight, place + " weight", 2)
         if w.shape[1] != m.n_features:
             self._fail(place + " weight", f"{m.n_features} input features", f"{w.shape[1]} (shape {w.shape})")
         st = self._stage[x.slot]
@@ -372,8 +389,9 @@ class DagBuilder:
         for g, d in enumerate(self._groups):
             d = dict(d)
             for key in ("weight", "bias"):
-                if d.get(key) is not None:
-                    d[key].flags.writeable = False
+                a = d.get(key)
+                for arr in ((a.data, a.indices, a.indptr) if sp.issparse(a) else (a,) if a is not None else ()):
+                    arr.flags.writeable = False
             if d["kind"] != "input" and any(g in self._maps[s].group for s in outs):
                 d["kind"] = "output"
             d["gain"] = gains[g]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 from onnx import TensorProto
 
 from modgraph.io._onnx_dag_reindex import REINDEX_HANDLERS
@@ -149,11 +150,21 @@ def _dense(r, node, place, w, bias_name=None, beta=1.0):
     r.set(out, r.b.dense(r.group_name(node), v.t, w, bias), "NC")
 
 
+def _matrix_weight(r, name, place, what):
+    """A dense layer's 2-D weight: a CSR matrix (exactly its stored entries) for a sparse initializer,
+    else as :func:`_weight`."""
+    if name and name not in r.data and name in r.consts:
+        w = r.consts.matrix(name, f"{place} input {name!r}")
+        if sp.issparse(w):
+            return w if w.dtype.kind == "f" else w.astype(np.float64)
+    return _weight(r, name, place, 2, what)
+
+
 def _gemm(r, node, place):
     a = attrs(node)
     if a.get("transA", 0):
         raise r.fail(place, "transA=0 (rows of the flowing value are samples)", "transA=1")
-    b = _weight(r, node.input[1], place, 2, "a 2-D constant B")
+    b = _matrix_weight(r, node.input[1], place, "a 2-D constant B")
     w = b if a.get("transB", 0) else b.T
     if a.get("alpha", 1.0) != 1.0:
         w = w * w.dtype.type(a["alpha"])
@@ -164,7 +175,7 @@ def _gemm(r, node, place):
 def _matmul(r, node, place):
     if node.input[1] in r.data:
         raise r.fail(place, "MatMul(data, constant weight (in, out))", "two data operands")
-    _dense(r, node, place, _weight(r, node.input[1], place, 2, "a 2-D constant weight (in, out)").T)
+    _dense(r, node, place, _matrix_weight(r, node.input[1], place, "a 2-D constant weight (in, out)").T)
 
 
 # -- pass-through ------------------------------------------------------------------------------

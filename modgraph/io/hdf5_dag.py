@@ -34,6 +34,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import scipy.sparse as sp
 
 from modgraph.dag import DagNetwork
 from modgraph.dag_builder import DagBuilder
@@ -59,6 +60,8 @@ def write_dag(f: h5py.File, net: DagNetwork, meta_json: str) -> None:
         arrays = {k: v for k, v in s.params.items() if isinstance(v, np.ndarray)}
         if grp is not None:
             arrays.update({k: getattr(grp, k) for k in ("weight", "bias") if getattr(grp, k) is not None})
+            if sp.issparse(arrays.get("weight")):       # a dense layer read from a sparse initializer
+                arrays["weight"] = arrays["weight"].toarray()
             if s.op == "input":
                 m = net.tensor_maps[i]
                 params = {"channels": m.n_channels, "spatial": list(m.spatial) if m.spatial else None}

@@ -4,7 +4,8 @@ Graphs that reach a conv, pool, layout or re-index op from their input go to the
 (:mod:`modgraph.io.onnx_dag`, a :class:`~modgraph.dag.DagNetwork`); the others are walked by the
 chain reader below, and those it refuses for a branch or an unknown op are handed to the DAG
 reader too (which reads them or lists every unsupported op). A chain the chain reader accepts
-is read exactly as it always was.
+is read exactly as it always was; a chain written by :func:`modgraph.io.export_onnx` that only the
+DAG reader reads (``gelu``, ``silu``, ``relu6`` composites) comes back as the LayeredNetwork it was.
 
 The chain reader: a registry of small op handlers (``OP_HANDLERS``) walks forward from the graph's one real
 input (ecosystem facts §1.4): ``Gemm`` (transB, alpha, beta) and ``MatMul`` (+ a constant
@@ -54,7 +55,7 @@ from modgraph.io._onnx_skeleton import read_skeleton
 from modgraph.io._onnx_tensors import Constants
 from modgraph.io.onnx_dag import read_onnx_dag
 from modgraph.io.registry import Reader, register_reader
-from modgraph.network import LayeredNetwork
+from modgraph.network import Layer, LayeredNetwork
 
 __all__ = ["read_onnx", "SUPPORTED_OPS"]
 
@@ -92,7 +93,23 @@ def read_onnx(path) -> LayeredNetwork | DagNetwork:
             pass                               # e.g. LSTM: the DAG reader lists every unsupported op
         except _NotAChain:
             pass                               # a branch: the DAG reader reads it
-    return read_onnx_dag(model, consts, path, order, input_name)
+    dag = read_onnx_dag(model, consts, path, order, input_name)
+    return _exported_chain(dag, model, path) or dag
+
+
+def _exported_chain(dag: DagNetwork, model, path) -> LayeredNetwork | None:
+    """A dense chain written by :func:`modgraph.io.export_onnx` whose activations only the DAG reader
+    knows (``gelu``, ``silu``, ``relu6`` composites): the :class:`LayeredNetwork` it was, with its
+    metadata, input names, unit names and alphas from ``metadata_props``; None for any other graph."""
+    meta, input_names, unit_names, alphas = _modgraph_props(model, path)
+    if meta is None or not dag.is_chain:
+        return None
+    layers = dag.to_layered().layers
+    names = unit_names if unit_names is not None and len(unit_names) == len(layers) else [None] * len(layers)
+    alphas = alphas if alphas is not None and len(alphas) == len(layers) else [lay.alpha for lay in layers]
+    layers = [Layer(lay.weight, lay.bias, activation=lay.activation, alpha=float(a), unit_names=u)
+              for lay, u, a in zip(layers, names, alphas)]
+    return LayeredNetwork(layers, input_names=input_names, metadata=meta, source=str(path), source_format="onnx")
 
 
 def _needs_dag(nodes, input_name: str) -> bool:

@@ -6,10 +6,9 @@ op of their own in opset 17 are written as the ops PyTorch's exporter writes for
 modgraph's ONNX reader reads back as the same activation: ``gelu`` in the exact Erf form
 ``Mul(Mul(z, Add(Erf(Div(z, √2)), 1)), 0.5)``, ``silu`` as ``Mul(z, Sigmoid(z))`` and ``relu6`` as
 ``Clip(z, 0, 6)``. The network's metadata, input names and unit names travel in
-``metadata_props`` as JSON, and :func:`modgraph.io.load` reads them back for a chain of the ops
-the chain reader knows; a network with ``gelu``, ``silu`` or ``relu6`` reads back through the
-DAG reader (a :class:`~modgraph.dag.DagNetwork` whose ``to_layered()`` is the same chain:
-weights, biases and activations), which does not read ``metadata_props``.
+``metadata_props`` as JSON, and :func:`modgraph.io.load` reads them back: a network with
+``gelu``, ``silu`` or ``relu6`` is read by the DAG reader (the composites branch) and handed back
+as the same :class:`~modgraph.network.LayeredNetwork`, metadata and names included.
 
 Pruned edges: by default the weights are written dense (pruned entries are 0), the form
 every ONNX tool accepts; the edge set is then recovered on load as the non-zero entries.
