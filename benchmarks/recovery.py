@@ -16,7 +16,7 @@ cache) runs on the study engine, and ``--from-study DIR`` prints these tables fr
 (``DIR/runs.jsonl``) instead of analysing; tests/trainers/test_recovery_study.py checks on a slice
 that both give the same cells. The full run (the cache out/study is ~2 CPU-hours to sculpt)::
 
-    .venv/bin/python benchmarks/recovery.py --sculpt-only                  # fill out/study
+    .venv/bin/python benchmarks/recovery.py --sculpt-only --workers 2      # fill out/study
     .venv/bin/modgraph study benchmarks/recovery_study.toml --out out/recovery-study --workers 2
     .venv/bin/python benchmarks/recovery.py --from-study out/recovery-study
 
@@ -436,7 +436,8 @@ def main(argv=None) -> int:
     p.add_argument("--hierarchy-depths", default="1,2,3,4")
     p.add_argument("--cache", default=str(ROOT / "out" / "study"))
     p.add_argument("--no-sculpt", action="store_true", help="analyse only the cells already in the cache")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="processes for sculpting the missing cells and for "
+                   "the analyses")
     p.add_argument("--seed", type=int, default=1, help="detector seed")
     p.add_argument("--out", default=str(ROOT / "out" / "benchmarks" / "recovery"))
     p.add_argument("--write", action="store_true", help="replace the 'recovery' section of --doc")
@@ -474,7 +475,7 @@ def main(argv=None) -> int:
         rows, runs = rows_from_study(study_rows), runs_from_study(study_rows)
         methods = [m for m in methods if any(r["method"] == m for r in rows)]
     else:
-        runs = sculpt_cells(cells, args.cache, progress=not args.quiet)   # cells in the cache are only read
+        runs = sculpt_cells(cells, args.cache, progress=not args.quiet, workers=args.workers)   # cached: read only
         if args.sculpt_only:
             print(f"{len(runs)} networks in {args.cache}")
             return 0

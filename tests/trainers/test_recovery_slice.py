@@ -55,3 +55,38 @@ def test_negative_control_input_separability_on_dense_and_unit_pruned_nets():
     for net in (dense, unit_pruned):
         s = analyze_network(net, method="sculpting", truth=_truth(task)).scores
         assert s["criteria"]["input_separability"]["success"] is False
+
+
+def test_sculpting_in_two_processes_gives_the_same_files_as_in_one(tmp_path):
+    """workers=2 (spawned processes, costliest first) writes the networks one process writes."""
+    import h5py
+    import numpy as np
+
+    from modgraph.io import load
+    from trainers.study import cell_cost
+
+    cells = [("reuse-u2", (8, 8), 0), ("overlap-o0-u1", (12,), 1), ("input-separable", (8,), 2)]
+    assert cell_cost(("hierarchy-u8", (60,) * 4, 0)) > 10 * cell_cost(("overlap-o0-u1", (24,), 1))
+    one = sculpt_cells(cells, tmp_path / "one", grid=False, progress=False)
+    two = sculpt_cells(cells, tmp_path / "two", grid=False, progress=False, workers=2)
+    assert [i for _, i in one] == [i for _, i in two]                 # same order, same accuracy/edges
+    for (a, _), (b, _) in zip(one, two):
+        na, nb = load(a), load(b)
+        ma, mb = na.metadata, nb.metadata
+        assert set(ma.pop("timings")) == set(mb.pop("timings")) == {"dense_s", "unit_s", "edge_s"}
+        assert ma == mb                                                 # all but the wall times
+        for la, lb in zip(na.layers, nb.layers):
+            assert (la.weight != lb.weight).nnz == 0 and np.array_equal(la.bias, lb.bias)
+        with h5py.File(a) as fa, h5py.File(b) as fb:
+            assert sorted(fa.attrs) == sorted(fb.attrs)
+    # an unknown task is refused before anything is trained
+    from modgraph.tasks.shipped import UnknownTaskError
+    with pytest.raises(UnknownTaskError, match=r"unknown task 'no-such-task'"):
+        sculpt_cells([("reuse-u2", (8,), 3), ("no-such-task", (8,), 0)], tmp_path / "bad", grid=False, workers=2)
+    assert not (tmp_path / "bad").exists()
+    # a cell that fails in its worker names itself; the cell running beside it is finished and kept
+    with pytest.raises(RuntimeError, match=r"sculpting reuse-u2 0 seed 0 failed: "):
+        sculpt_cells([("reuse-u2", (0,), 0), ("reuse-u2", (8,), 3)], tmp_path / "bad", grid=False,
+                     progress=False, workers=2)
+    assert (tmp_path / "bad" / "reuse-u2" / "8-s3" / "network.h5").exists()
+    assert not (tmp_path / "bad" / "reuse-u2" / "0-s0" / "network.h5").exists()
