@@ -374,11 +374,12 @@ def markdown(rates, summary, runs, methods, seconds, *, study: str | None = None
 
 
 def before_means(before: dict, rates, methods) -> dict:
-    """Per method, the mean of the earlier rates over the published cells (in the mean) it has."""
+    """Per method, the mean of the earlier rates over the published cells (in the mean) that have runs
+    now: the same cells as the mean beside it."""
     out = {}
     for m in methods:
         vals = [before.get((r["table"], r["row"], r["col"], m)) for r in rates
-                if r["method"] == m and r["in_mean"]]
+                if r["method"] == m and r["in_mean"] and r["n"]]
         vals = [v for v in vals if v is not None]
         out[m] = statistics.fmean(vals) if vals else None
     return out

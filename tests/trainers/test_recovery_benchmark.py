@@ -132,6 +132,11 @@ def test_the_written_tables_read_back_and_show_the_earlier_rates(recovery, tmp_p
     mean_line = next(ln for ln in again.splitlines() if ln.startswith("| sculpting | 3 / 98 |"))
     cols = [c.strip() for c in mean_line.strip("|").split("|")]
     assert cols[2] == "0.81" and cols[3] == "0.64"       # now (0.75 + 0.67 + 1) / 3, before (0.25 + 0.67 + 1) / 3
+    # the earlier mean is over the same cells only, not every cell the earlier run had
+    before[("reuse", "3 HL", "u=8", "sculpting")] = 0.0                          # no runs there now
+    cols = [c.strip() for c in next(ln for ln in recovery.markdown(rates, summary, [], methods, 60.0, before=before)
+                                    .splitlines() if ln.startswith("| sculpting | 3 / 98 |")).strip("|").split("|")]
+    assert cols[3] == "0.64"
     assert {(r["table"], r["row"], r["col"], r["method"]): r["rate"]
             for r in recovery.cells_from_markdown(again)} == back                 # "(before)" is dropped on reading
 
