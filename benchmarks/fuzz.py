@@ -28,6 +28,15 @@ Time limits nest: ``load`` reads libhdf5 files in its own child with a limit of
 (10 s), so a file libhdf5 hangs on is a ``refused`` case, the clean refusal users get; a ``hang``
 here means a hang outside an isolated read. ``--timeout`` must stay above the product's limit
 (the harness refuses a smaller one).
+
+The harness guards itself too (``benchmarks/fuzz_child.py``): every structure-aware mutation of an
+HDF5 file (modgraph-hdf5, keras-h5, and the weights inside .keras archives) opens a possibly damaged
+file with h5py, so it runs in a forked child (30 s, 4 GB of address space above the harness's, its
+stderr discarded) that hands back the random state it ended with; a mutation whose child crashes,
+hangs or fails is *lost* (counted in the table's ``mut. lost`` column, not a finding: no reader ran),
+the case keeps its bytes from before it and goes on, and the cases remain a function of (reader, seed).
+The campaign itself runs in a supervised child: if it dies, a message says how, and its temporary
+folder and the processes it started are removed. A progress line is printed every ``--progress`` s.
 """
 from __future__ import annotations
 
@@ -48,7 +57,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "benchmarks"))
 
+import fuzz_child  # noqa: E402  (benchmarks/fuzz_child.py, beside this file)
 from modgraph.io import export_onnx, save  # noqa: E402
 from modgraph.io.sandbox import Sandbox  # noqa: E402
 from modgraph.network import Layer, LayeredNetwork  # noqa: E402
@@ -433,6 +444,13 @@ def _json_mutation(text: str, r: random.Random) -> str:
     return json.dumps(obj)
 
 
+#: The largest dataset a mutation reads back to rewrite it (a dataset declared bigger by an earlier
+#: mutation is materialized up to this, so a mutant can really store more than the product's ceiling):
+#: with it a mutation's peak memory (read, converted copy, chunk buffers) stays far below
+#: MUTATION_HEADROOM_BYTES, so whether a mutation fits never depends on the process it runs in.
+MATERIALIZE_MAX_BYTES = 2**30
+
+
 def _mutate_h5_file(f, r: random.Random) -> None:
     import h5py
     groups, datasets = _h5_objects(f)
@@ -458,6 +476,8 @@ def _mutate_h5_file(f, r: random.Random) -> None:
     elif op == 1 and datasets:                                       # another ndim or dtype, same data
         ds = r.choice(datasets)
         parent, name = ds.parent, ds.name.rsplit("/", 1)[1]
+        if ds.size * ds.dtype.itemsize > MATERIALIZE_MAX_BYTES:      # declared by an earlier mutation
+            raise ValueError("too big to rewrite")                   # (the bytes fallback takes over)
         data = ds[()]
         del parent[name]
         data = np.asarray(data)
@@ -674,17 +694,60 @@ _MUTATORS = {"onnx": _mutate_onnx, "modgraph-hdf5": _mutate_h5, "keras-h5": _mut
              "torch": _mutate_torch, "safetensors": _mutate_safetensors}
 
 
-def mutate(reader: str, seed_path: Path, out: Path, r: random.Random) -> None:
-    """Write one mutant of ``seed_path`` to ``out``: 1-3 mutations, structure-aware or byte-level."""
+#: Readers whose mutations open files with h5py: each such mutation runs in a forked child (fuzz_child)
+H5_MUTATED = ("modgraph-hdf5", "keras-h5", "keras")
+MUTATION_TIMEOUT_S = 30.0            # a mutation takes milliseconds: past this, libhdf5 spins
+MUTATION_HEADROOM_BYTES = 4 * 2**30  # address space a mutation child may add to the harness's
+
+
+def mutate(reader: str, seed_path: Path, out: Path, r: random.Random) -> list[str]:
+    """Write one mutant of ``seed_path`` to ``out``: 1-3 mutations, structure-aware or byte-level.
+
+    Returns why each lost mutation was lost (usually none): for the readers in :data:`H5_MUTATED`
+    each structure-aware mutation runs in a forked child (``fuzz_child.in_child``), since libhdf5
+    can crash or spin on a damaged file; one that crashes, hangs or raises past its fallback leaves
+    ``out`` as it was, advances ``r`` by one draw and is lost, and the case goes on. The cases stay
+    a function of (reader, seed): the child hands back the state of ``r`` it ended with.
+    """
     shutil.copyfile(seed_path, out)
+    lost = []
     for _ in range(r.choice([1, 1, 2, 3])):
-        try:
-            if r.random() < 0.75:
-                _MUTATORS[reader](out, r)
-            else:
-                out.write_bytes(_bytes_mutation(out.read_bytes(), r))
-        except Exception:                     # noqa: BLE001 - a mutation the writer libraries refuse
+        if r.random() >= 0.75:
             out.write_bytes(_bytes_mutation(out.read_bytes(), r))
+        elif reader not in H5_MUTATED:
+            _structured_mutation(reader, out, r)
+        else:
+            why = _isolated_mutation(reader, out, r)
+            if why:
+                lost.append(why)
+    return lost
+
+
+def _structured_mutation(reader: str, out: Path, r: random.Random) -> None:
+    try:
+        _MUTATORS[reader](out, r)
+    except Exception:                         # noqa: BLE001 - a mutation the writer libraries refuse
+        out.write_bytes(_bytes_mutation(out.read_bytes(), r))
+
+
+def _isolated_mutation(reader: str, out: Path, r: random.Random) -> str:
+    """``_structured_mutation`` in a forked child; "" or why it was lost (``out`` and ``r`` then restored,
+    ``r`` advanced by one draw)."""
+    before = out.read_bytes()
+
+    def step() -> bytes:
+        _structured_mutation(reader, out, r)
+        version, internal, gauss = r.getstate()
+        return json.dumps([version, list(internal), gauss]).encode()
+
+    data, why = fuzz_child.in_child(step, timeout_s=MUTATION_TIMEOUT_S, headroom_bytes=MUTATION_HEADROOM_BYTES)
+    if data is not None:
+        version, internal, gauss = json.loads(data)
+        r.setstate((version, tuple(internal), gauss))
+        return ""
+    out.write_bytes(before)
+    r.random()
+    return why
 
 
 _MASKS = [(re.compile(r"/[^\s:'\"]*"), "PATH"), (re.compile(r"0x[0-9a-f]+"), "HEX"), (re.compile(r"-?\d+(\.\d+)?"), "N")]
@@ -704,13 +767,19 @@ def is_finding(outcome, timeout_s: float) -> bool:
 
 def fuzz(reader: str, *, seconds: float | None = None, cases: int | None = None, seed: int = 0,
          cap_bytes: int = 2 * 2**30, timeout_s: float = 10.0, findings: Path | None = None,
-         sandbox: Sandbox | None = None) -> dict:
-    """Run mutants of ``reader``'s seed files until ``seconds`` pass or ``cases`` are done; returns counts."""
+         sandbox: Sandbox | None = None, tmp_root: Path | None = None, progress_s: float | None = None) -> dict:
+    """Run mutants of ``reader``'s seed files until ``seconds`` pass or ``cases`` are done; returns counts.
+
+    The cases are made in a temporary folder under ``tmp_root`` (removed at the end); every
+    ``progress_s`` seconds a progress line is printed. ``stats["lost"]`` counts the mutations lost
+    to a crash, hang or exception of their child (see :func:`mutate`), by reason: they are not
+    findings (no reader ran), and the case goes on with the mutations that worked."""
     r = random.Random(f"{reader}:{seed}")
-    work = Path(tempfile.mkdtemp(prefix=f"fuzz-{reader}-"))
+    work = Path(tempfile.mkdtemp(prefix=f"fuzz-{reader}-", dir=tmp_root))
     own = sandbox is None
     box = sandbox or Sandbox(cap_bytes=cap_bytes, timeout_s=timeout_s)
-    stats = {"reader": reader, "executions": 0, "kinds": {}, "signatures": {}, "findings": [], "max_seconds": 0.0}
+    stats = {"reader": reader, "executions": 0, "kinds": {}, "signatures": {}, "findings": [], "max_seconds": 0.0,
+             "lost": {}}
     try:
         seeds = seed_files(reader, work / "seeds", seed)
         for path in seeds:                     # the control: every seed file loads
@@ -718,14 +787,20 @@ def fuzz(reader: str, *, seconds: float | None = None, cases: int | None = None,
             if o.kind != "ok":
                 raise RuntimeError(f"seed file {path.name} does not load: {o.kind} {o.message[-300:]}")
         suffix = {"onnx": ".onnx", "keras": ".keras", "torch": ".pt", "safetensors": ".safetensors"}.get(reader, ".h5")
-        start = time.perf_counter()
+        start = last = time.perf_counter()
         while True:
+            if progress_s is not None and time.perf_counter() - last >= progress_s:
+                last = time.perf_counter()
+                print(f"  [{reader}] {stats['executions']} cases in {last - start:.0f} s, outcomes "
+                      f"{json.dumps(stats['kinds'], sort_keys=True)}, findings {len(stats['findings'])}, "
+                      f"mutations lost {sum(stats['lost'].values())}", flush=True)
             if cases is not None and stats["executions"] >= cases:
                 break
             if seconds is not None and time.perf_counter() - start >= seconds:
                 break
             case = work / f"case{suffix}"
-            mutate(reader, r.choice(seeds), case, r)
+            for why in mutate(reader, r.choice(seeds), case, r):
+                stats["lost"][why] = stats["lost"].get(why, 0) + 1
             o = box.run(case)
             stats["executions"] += 1
             stats["kinds"][o.kind] = stats["kinds"].get(o.kind, 0) + 1
@@ -756,6 +831,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cap-mb", type=int, default=2048, help="address-space cap per case (RLIMIT_AS)")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per case before it counts as a hang")
     ap.add_argument("--findings", type=Path, default=None, help="folder for the inputs of findings")
+    ap.add_argument("--progress", type=float, default=300.0, help="seconds between progress lines")
     args = ap.parse_args(argv)
     from modgraph.io.limits import ENV_READ_TIMEOUT, Limits
     product = Limits.from_env().read_timeout(2**20)
@@ -768,23 +844,31 @@ def main(argv=None) -> int:
     from modgraph.io.limits import ENV_MAX_ARRAY_BYTES, ENV_MAX_LOAD_BYTES
     os.environ.setdefault(ENV_MAX_ARRAY_BYTES, str(args.cap_mb * 2**20 // 4))
     os.environ.setdefault(ENV_MAX_LOAD_BYTES, str(args.cap_mb * 2**20 // 2))
+    work = Path(tempfile.mkdtemp(prefix="fuzz-"))
+    return fuzz_child.supervised(lambda: _campaign(args, work), work)
+
+
+def _campaign(args, work: Path) -> int:
+    """The campaign of ``main`` (run in the supervised child): every reader in turn, then the table."""
     rows = []
     with Sandbox(cap_bytes=args.cap_mb * 2**20, timeout_s=args.timeout) as box:
         for reader in args.reader or READERS:
             s = fuzz(reader, seconds=None if args.cases else args.minutes * 60, cases=args.cases, seed=args.seed,
-                     timeout_s=args.timeout, findings=args.findings, sandbox=box)
+                     timeout_s=args.timeout, findings=args.findings, sandbox=box, tmp_root=work,
+                     progress_s=args.progress)
             rows.append(s)
             for f in s["findings"][:5]:
                 print(f"  finding [{reader}] {f['signature']}", flush=True)
+            for why, n in sorted(s["lost"].items()):
+                print(f"  mutations lost [{reader}] {why}: {n}", flush=True)
     print(f"{'reader':15} {'executions':>10} {'exec/s':>7} {'distinct':>8} {'ok':>6} {'refused':>8} "
-          f"{'findings':>8} {'max s':>6}")
+          f"{'findings':>8} {'max s':>6} {'mut. lost':>9}")
     for s in rows:
         k = s["kinds"]
         print(f"{s['reader']:15} {s['executions']:>10} {s['executions'] / max(s['wall_s'], 1e-9):>7.1f} "
               f"{len(s['signatures']):>8} {k.get('ok', 0):>6} {k.get('refused', 0):>8} {len(s['findings']):>8} "
-              f"{s['max_seconds']:>6.2f}")
+              f"{s['max_seconds']:>6.2f} {sum(s['lost'].values()):>9}", flush=True)
     return 1 if any(s["findings"] for s in rows) else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

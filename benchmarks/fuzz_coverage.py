@@ -9,7 +9,8 @@ again, byte for byte. Here they are read again one after the other in a forked w
 coverage.py (line and branch, source ``modgraph``) under the same address-space cap, with a
 per-case alarm; a worker that dies or stops answering is replaced by one that remakes (without
 reading) the cases before it and goes on. Prints the outcome counts, which must equal the
-campaign's table (the check that the replay is the campaign), and the coverage of each modgraph
+campaign's table (the check that the replay is the campaign), as must the number of mutations
+lost (fuzz.mutate: a mutation whose child crashed or hung), and the coverage of each modgraph
 file the reader reached; writes both as JSON.
 """
 from __future__ import annotations
@@ -72,7 +73,9 @@ def _worker(reader: str, seed: int, seeds: list[Path], case: Path, start: int, s
             cap_bytes: int, data_file: Path, out_fd: int) -> None:
     """Forked: remake cases < start without reading them, read start..stop-1 under coverage."""
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, cap_bytes))
+        # the soft limit caps the reads; the hard one is left, so that a mutation's own child (fuzz.mutate)
+        # gets the same allowance above its start as in the campaign, whose harness has no cap
+        resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, resource.getrlimit(resource.RLIMIT_AS)[1]))
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         r = random.Random(f"{reader}:{seed}")
@@ -85,7 +88,7 @@ def _worker(reader: str, seed: int, seeds: list[Path], case: Path, start: int, s
                                 source=["modgraph"], config_file=False)
         cov.start()
         for i in range(start, stop):
-            fuzz.mutate(reader, r.choice(seeds), case, r)
+            lost = len(fuzz.mutate(reader, r.choice(seeds), case, r))
             signal.setitimer(signal.ITIMER_REAL, timeout_s)
             try:
                 load(case)
@@ -100,7 +103,7 @@ def _worker(reader: str, seed: int, seeds: list[Path], case: Path, start: int, s
                 kind = "error"
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-            os.write(out_fd, f"{i} {kind}\n".encode())
+            os.write(out_fd, f"{i} {kind} {lost}\n".encode())
             if (i + 1 - start) % SAVE_EVERY == 0:
                 cov.stop()
                 cov.save()
@@ -116,7 +119,7 @@ def replay(reader: str, seed: int, cases: int, *, timeout_s: float = 10.0, cap_b
     """Re-read the first ``cases`` cases of campaign (reader, seed) under coverage; returns counts + coverage."""
     work = Path(tempfile.mkdtemp(prefix=f"fuzzcov-{reader}-"))
     kinds: dict[str, int] = {}
-    restarts = 0
+    restarts = lost = 0
     t0 = time.perf_counter()
     try:
         seeds = fuzz.seed_files(reader, work / "seeds", seed)
@@ -146,8 +149,9 @@ def replay(reader: str, seed: int, cases: int, *, timeout_s: float = 10.0, cap_b
                         buf += chunk
                         *lines, buf = buf.split(b"\n")
                         for line in lines:
-                            i, kind = line.decode().split()
+                            i, kind, n_lost = line.decode().split()
                             kinds[kind] = kinds.get(kind, 0) + 1
+                            lost += int(n_lost)
                             nxt = int(i) + 1
                             last = time.perf_counter()
                             if progress and nxt % 1000 == 0:
@@ -182,6 +186,7 @@ def replay(reader: str, seed: int, cases: int, *, timeout_s: float = 10.0, cap_b
         total = {"statements": st, "missed": ms, "branches": br, "missed_branches": mb,
                  "percent": round(100.0 * (st - ms + br - mb) / max(st + br, 1), 1)}
         return {"reader": reader, "reader_total": total, "seed": seed, "cases": cases, "kinds": kinds, "restarts": restarts,
+                "mutations_lost": lost,
                 "wall_s": time.perf_counter() - t0, "files": files}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -200,7 +205,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     res = replay(args.reader, args.seed, args.cases, timeout_s=args.timeout, cap_bytes=args.cap_mb * 2**20)
     print(f"{args.reader} seed {args.seed}: {args.cases} cases replayed in {res['wall_s']:.0f} s, "
-          f"{res['restarts']} worker restarts; outcomes {json.dumps(res['kinds'], sort_keys=True)}")
+          f"{res['restarts']} worker restarts; outcomes {json.dumps(res['kinds'], sort_keys=True)}; "
+          f"{res['mutations_lost']} mutations lost")
     prefixes = tuple(p for p in args.include.split(",") if p)
     print(f"{'file':44} {'stmts':>6} {'miss':>5} {'branch':>6} {'bmiss':>5} {'cover':>6}")
     for rel, f in res["files"].items():
