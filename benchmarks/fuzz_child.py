@@ -24,13 +24,13 @@ import ctypes
 import faulthandler
 import os
 import resource
-import select
 import shutil
 import signal
 import sys
-import time
 import traceback
 from pathlib import Path
+
+from modgraph.io.isolate import _collect, _h5py_lock   # the same fork plumbing as load's own reads
 
 __all__ = ["in_child", "supervised"]
 
@@ -170,33 +170,3 @@ def _signal_name(sig: int) -> str:
 def _address_space() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-
-
-@contextlib.contextmanager
-def _h5py_lock():
-    """Hold h5py's global lock across fork, so the child does not start with it owned by another thread."""
-    try:
-        from h5py._objects import phil
-    except ImportError:              # pragma: no cover - h5py is a dependency
-        yield
-        return
-    with phil:
-        yield
-
-
-def _collect(fd: int, timeout: float):
-    """Everything the child writes to ``fd`` until it closes it, or (b"", True) at the time limit."""
-    chunks, deadline = [], time.perf_counter() + timeout
-    try:
-        while True:
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                return b"", True
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    return b"".join(chunks), False
-                chunks.append(chunk)
-    finally:
-        os.close(fd)
