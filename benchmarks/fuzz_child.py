@@ -20,7 +20,6 @@ Linux only (fork, /proc/self/statm, prctl), like ``modgraph.io.sandbox``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import faulthandler
 import os
 import resource
@@ -30,11 +29,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from modgraph.io.isolate import _collect, _h5py_lock   # the same fork plumbing as load's own reads
+from modgraph.io.isolate import fork_collect, quiet_child   # the same fork plumbing as load's own reads
 
 __all__ = ["in_child", "supervised"]
 
-_PR_SET_PDEATHSIG = 1
 _RAISED = 70                                                # a child's exit status when its step raised
 
 
@@ -45,24 +43,7 @@ def in_child(step, *, timeout_s: float, headroom_bytes: int) -> tuple[bytes | No
     limit in force) and run ``timeout_s`` seconds; it ignores Ctrl-C (the parent kills it) and dies
     with the parent. Nothing but the returned bytes leaves the child.
     """
-    read_fd, write_fd = os.pipe()
-    with _h5py_lock():
-        pid = os.fork()
-    if pid == 0:                                            # the child never returns
-        os.close(read_fd)
-        _child(step, write_fd, headroom_bytes)
-    os.close(write_fd)
-    try:
-        data, timed_out = _collect(read_fd, timeout_s)
-        if timed_out:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-        pid = None
-    finally:
-        if pid is not None:                                 # an interrupt while waiting: stop the child
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+    data, timed_out, status = fork_collect(lambda fd: _child(step, fd, headroom_bytes), timeout_s)
     if timed_out:
         return None, "hang"
     if os.WIFSIGNALED(status):
@@ -109,13 +90,7 @@ def supervised(run, work: Path) -> int:
 def _child(step, out_fd: int, headroom_bytes: int) -> None:
     code = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        faulthandler.disable()
-        devnull = os.open(os.devnull, os.O_WRONLY)          # h5py's dealloc errors, libhdf5's diagnostics
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        with contextlib.suppress(Exception):
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        quiet_child()                                       # h5py's dealloc errors, libhdf5's diagnostics
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         soft = _address_space() + headroom_bytes
         if hard != resource.RLIM_INFINITY:

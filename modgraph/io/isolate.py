@@ -49,7 +49,7 @@ from pathlib import Path
 from modgraph.errors import FormatError
 from modgraph.io.limits import ENV_READ_TIMEOUT, ENV_READ_TIMEOUT_PER_GB, Limits, current_limits, using_limits
 
-__all__ = ["run_isolated", "isolation_wanted"]
+__all__ = ["run_isolated", "isolation_wanted", "fork_collect", "quiet_child"]
 
 _DONE = b"done"
 _PR_SET_PDEATHSIG = 1
@@ -69,26 +69,9 @@ def run_isolated(path, read):
     trusted = replace(limits, isolate=False)
     before = _identity(path)
     timeout = limits.read_timeout(before[2])
-    read_fd, write_fd = os.pipe()
     parent = os.getpid()
-    with _h5py_lock():
-        pid = os.fork()
-    if pid == 0:                                            # the child never returns
-        os.close(read_fd)
-        _child(read, trusted, write_fd, parent)
-    os.close(write_fd)
     start = time.perf_counter()
-    try:
-        done, timed_out = _collect(read_fd, timeout)
-        if timed_out:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-        pid = None
-    finally:
-        if pid is not None:                                 # an interrupt while waiting: stop the child
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+    done, timed_out, status = fork_collect(lambda fd: _child(read, trusted, fd, parent), timeout)
     if timed_out:
         raise _timeout_error(path, limits, timeout)
     if done != _DONE:
@@ -135,19 +118,51 @@ def _collect(fd: int, timeout: float):
         os.close(fd)
 
 
+def fork_collect(child, timeout: float) -> tuple[bytes, bool, int]:
+    """Fork; the child runs ``child(write_fd)``, which must end with ``os._exit``; the parent collects what
+    the child writes for at most ``timeout`` seconds (then kills it) and reaps it. Returns (the bytes,
+    whether the time ran out, the wait status). An interrupt while waiting kills the child."""
+    read_fd, write_fd = os.pipe()
+    with _h5py_lock():
+        pid = os.fork()
+    if pid == 0:                                            # the child never returns
+        os.close(read_fd)
+        child(write_fd)
+        os._exit(70)                                        # pragma: no cover - child() exits itself
+    os.close(write_fd)
+    try:
+        data, timed_out = _collect(read_fd, timeout)
+        if timed_out:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        pid = None
+    finally:
+        if pid is not None:                                 # an interrupt while waiting: stop the child
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+    return data, timed_out, status
+
+
+def quiet_child() -> None:
+    """A forked child's first steps: Ctrl-C ignored (the parent kills it), no faulthandler dump (the
+    parent reports a crash), stdout and stderr to /dev/null, killed when its parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    faulthandler.disable()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 # -- the child --------------------------------------------------------------------------------------
 def _child(read, limits: Limits, out_fd: int, parent: int) -> None:
     """Read (the result, warnings and errors do not matter: only that libhdf5 returns), say so, exit
     without any cleanup."""
     code = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)        # the parent handles Ctrl-C and kills the child
-        faulthandler.disable()                              # a crash is reported by the parent, in one line
-        devnull = os.open(os.devnull, os.O_WRONLY)          # what the read prints, the parent's read prints
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        with contextlib.suppress(Exception):
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        quiet_child()                                       # what the read prints, the parent's read prints
         if os.getppid() != parent:                          # the parent died before prctl took effect
             raise SystemExit
         with warnings.catch_warnings(), using_limits(limits):
